@@ -1,0 +1,51 @@
+# tcp-fault-lab: the front door.
+#   make scenario NAME=crash-reset   run one scenario, print its verdict table
+#   make scenarios                   run the whole catalogue (JUnit XML in runs/)
+#   make test                        unit and integration tests, then the catalogue
+#   make bench                       time a warm run, phase by phase
+#   make clean                       remove what killed runs left, and runs/
+#   make distclean                   also the images and the virtual environment
+# Each target sets up what it needs (.venv, images) when missing, and nothing when present.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+LAB     := $(PY) -m lab
+STAMP   := $(VENV)/.installed
+SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
+NAME    ?= crash-reset
+REPEAT  ?= 20
+
+.PHONY: scenario scenarios test bench images clean distclean setup
+
+setup: $(STAMP) images
+
+$(STAMP): requirements.lock pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# mmdebstrap builds the base root file system; installed from Debian once.
+images: $(STAMP)
+	@command -v mmdebstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mmdebstrap >/dev/null; }
+	@$(LAB) images
+
+scenario: setup
+	$(LAB) run $(NAME)
+
+scenarios: setup
+	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q
+
+test: setup
+	$(PY) -m pytest --junitxml=runs/junit.xml
+
+bench: setup
+	$(PY) tests/bench.py $(NAME) --repeat $(REPEAT)
+
+clean:
+	@if [ -x $(PY) ]; then $(LAB) clean; fi
+	rm -rf runs
+
+distclean: clean
+	-docker images --format '{{.Repository}}:{{.Tag}}' 'tcp-fault-lab/*' | xargs -r docker rmi
+	rm -rf $(VENV) *.egg-info

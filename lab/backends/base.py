@@ -1,0 +1,121 @@
+"""What the runner needs from a place to run hosts, and nothing more.
+
+A Backend brings up a Topology (hosts on one private network) for one run and
+tears it down; a Host can run a command, start a long-lived process, copy a
+file out, be signalled, stopped and started. The runner, the faults and the
+capture only ever see these names, so hosts as containers (docker.py) or as
+network namespaces cost one file each.
+
+    >>> ExecResult(rc=0, stdout="ok\\n").succeeded
+    True
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+LABEL = "tcp-fault-lab.run"  # every object a run creates carries it, valued by run id
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    rc: int
+    stdout: str
+    stderr: str = ""
+
+    @property
+    def succeeded(self):
+        return self.rc == 0
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    caps: tuple = ()         # capabilities beyond none, e.g. ("NET_ADMIN",)
+    captured: bool = True    # run a tcpdump beside it
+
+
+@dataclass(frozen=True)
+class Topology:
+    run_id: str
+    hosts: tuple              # of HostSpec
+    labels: dict = field(default_factory=dict)
+
+
+class Process(ABC):
+    """A long-lived process in a host, line-oriented on stdin/stdout (asyncio's names)."""
+
+    @abstractmethod
+    def write_line(self, line: str) -> None: ...
+
+    @abstractmethod
+    def read_line(self, timeout: float) -> str | None:
+        """The next stdout line; None at end of stream; raises StepTimeout."""
+
+    @property
+    @abstractmethod
+    def returncode(self) -> int | None:
+        """Exit status once exited (128+N when killed by signal N), else None."""
+
+    @abstractmethod
+    def wait(self, timeout: float) -> int: ...
+
+
+class Host(ABC):
+    name: str
+    address: str
+
+    @abstractmethod
+    def exec(self, argv: list[str]) -> ExecResult: ...
+
+    @abstractmethod
+    def spawn(self, argv: list[str]) -> Process:
+        """Start argv inside the host with stdin/stdout connected to us."""
+
+    @abstractmethod
+    def start_capture(self) -> "Sidecar":
+        """Start tcpdump beside the host, sharing its network namespace only."""
+
+    @abstractmethod
+    def kill(self, pid: int, signal: str) -> ExecResult:
+        """Send signal (a name such as "SIGKILL") to a process inside the host."""
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+
+class Sidecar(ABC):
+    path: str  # where its pcap is written, for copy_out
+
+    @abstractmethod
+    def wait_for_output(self, text: str, timeout: float) -> None:
+        """Block until text appears in the sidecar's output (stderr or stdout)."""
+
+    @abstractmethod
+    def stop(self, timeout: float) -> None:
+        """Ask it to finish (SIGINT) and wait for it to exit."""
+
+    @abstractmethod
+    def copy_out(self, path: str) -> bytes: ...
+
+
+class Backend(ABC):
+    name: str
+
+    @abstractmethod
+    def up(self, topology: Topology) -> dict:
+        """Create the network and hosts; return {name: Host}."""
+
+    @abstractmethod
+    def down(self, run_id: str) -> None:
+        """Remove everything labelled with run_id; tolerate what is already gone."""
+
+    @abstractmethod
+    def clean(self) -> list[str]:
+        """Remove whatever any run left; return what was removed."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """Facts for result.json: kernel, engine version, image ids."""

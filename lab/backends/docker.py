@@ -1,0 +1,301 @@
+"""Hosts as containers on a private Docker network, through the docker SDK.
+
+The container definitions are the ones in compose.yaml (`x-host`,
+`x-capture` and the `lab` network), so the topology a person brings up with
+`docker-compose up` is the one a run uses; this module only adds what is per
+run: a unique name, network and subnet, the run label, the image tags, and
+the capabilities a scenario's faults need.
+
+Control traffic rides the engine's API: the agent is an exec whose
+stdin/stdout are a hijacked API connection, and pcaps come back with
+`get_archive`, so a remote DOCKER_HOST works too.
+"""
+
+import io
+import ipaddress
+import os
+import queue
+import random
+import struct
+import tarfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests.exceptions
+import yaml
+from docker.types import IPAMConfig, IPAMPool
+
+from lab import images
+from lab.backends.base import LABEL, Backend, ExecResult, Host, Process, Sidecar
+from lab.errors import SetupError, StepTimeout
+
+COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
+SUBNET_POOL = os.environ.get("LAB_SUBNET_POOL", "10.213.0.0/16")
+# compose keys this module knows how to pass on; any other is refused rather than ignored
+COMPOSE_KEYS = {"image", "command", "init", "cap_drop", "cap_add", "labels", "read_only", "tmpfs"}
+
+
+def compose_templates(path=COMPOSE):
+    """The `x-host` and `x-capture` service templates and the `lab` network."""
+    spec = yaml.safe_load(path.read_text())
+    for key in ("x-host", "x-capture"):
+        unknown = set(spec[key]) - COMPOSE_KEYS
+        if unknown:
+            raise SetupError(f"{path}: {key} uses {sorted(unknown)}; the lab passes on only {sorted(COMPOSE_KEYS)}")
+    return spec["x-host"], spec["x-capture"], spec["networks"]["lab"]
+
+
+def run_kwargs(template, image, name, labels, extra_caps=()):
+    """docker SDK `containers.run` arguments from a compose service template."""
+    kwargs = {k: v for k, v in template.items() if k in COMPOSE_KEYS - {"image", "labels"}}
+    kwargs["cap_add"] = sorted(set(template.get("cap_add", [])) | set(extra_caps)) or None
+    return dict(kwargs, image=image, name=name, labels={**template.get("labels", {}), **labels}, detach=True)
+
+
+def connect():
+    """A client for the engine, or one clear line on why there is none."""
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+        return client
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        reason = str(exc).split("(")[0].strip() or type(exc).__name__
+        raise SetupError(f"cannot reach the Docker engine at {where}: {reason}") from None
+
+
+def read_frame(sock):
+    """One frame of the engine's multiplexed stream: (stream id, bytes) or None at EOF."""
+    header = _read_exactly(sock, 8)
+    if header is None:
+        return None
+    stream, size = struct.unpack(">BxxxL", header)
+    return stream, _read_exactly(sock, size) or b""
+
+
+def _read_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+class DockerProcess(Process):
+    """An exec with stdin attached; a thread splits its stdout into lines."""
+
+    def __init__(self, client, container, argv):
+        self.api = client.api
+        self.exec_id = self.api.exec_create(container.id, argv, stdin=True, stdout=True, stderr=True)["Id"]
+        self.sock = self.api.exec_start(self.exec_id, socket=True)._sock
+        self.lines = queue.Queue()
+        self.stderr = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        pending = b""
+        try:
+            while (frame := read_frame(self.sock)) is not None:
+                stream, data = frame
+                if stream == 2:
+                    self.stderr.append(data.decode(errors="replace"))
+                    continue
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    self.lines.put(line.decode())
+        except OSError:
+            pass  # the connection was closed under us at teardown
+        self.lines.put(None)
+
+    def write_line(self, line):
+        try:
+            self.sock.sendall(line.encode() + b"\n")
+        except OSError:
+            pass  # the process is gone; read_line reports the end of stream
+
+    def read_line(self, timeout):
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise StepTimeout(f"no answer within {timeout} s") from None
+
+    @property
+    def returncode(self):
+        state = self.api.exec_inspect(self.exec_id)
+        return None if state["Running"] else state["ExitCode"]
+
+    def wait(self, timeout):
+        deadline = time.monotonic() + timeout
+        while (rc := self.returncode) is None:
+            if time.monotonic() > deadline:
+                raise StepTimeout(f"process still running after {timeout} s")
+            time.sleep(0.01)
+        return rc
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class DockerSidecar(Sidecar):
+    def __init__(self, container, argv):
+        self.container = container
+        self.path = argv[argv.index("-w") + 1]
+
+    def wait_for_output(self, text, timeout):
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.container.logs():
+            if time.monotonic() > deadline:
+                logs = self.container.logs().decode(errors="replace").strip()
+                raise StepTimeout(f"{text!r} not seen within {timeout} s; output: {logs[-200:]!r}")
+            time.sleep(0.01)
+
+    def stop(self, timeout):
+        try:
+            self.container.kill(signal="SIGINT")
+        except docker.errors.APIError:
+            pass  # already exited
+        self.container.wait(timeout=timeout)
+
+    def copy_out(self, path):
+        stream, _ = self.container.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            return tar.extractfile(tar.getmembers()[0]).read()
+
+
+class DockerHost(Host):
+    def __init__(self, backend, name, container, address):
+        self.backend = backend
+        self.container = container
+        self.name = name
+        self.address = address
+
+    def exec(self, argv):
+        rc, (out, err) = self.container.exec_run(argv, demux=True)
+        return ExecResult(rc, (out or b"").decode(), (err or b"").decode())
+
+    def spawn(self, argv):
+        return DockerProcess(self.backend.client, self.container, argv)
+
+    def start_capture(self):
+        return self.backend.start_capture(self.container)
+
+    def kill(self, pid, signal):
+        return self.exec(["kill", "-s", signal.removeprefix("SIG"), str(pid)])
+
+    def stop(self):
+        self.container.stop(timeout=0)
+
+    def start(self):
+        self.container.start()
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(self, client=None, say=lambda msg: None):
+        self.client = client or connect()
+        self.say = say
+        self.host_template, self.capture_template, self.network_template = compose_templates()
+        self.tags = None
+        self.run_labels = {}
+
+    def ensure_images(self):
+        self.tags = images.ensure(self.client, self.say)
+        return self.tags
+
+    def free_subnet(self):
+        used = []
+        for net in self.client.api.networks():
+            for cfg in (net.get("IPAM") or {}).get("Config") or []:
+                if "Subnet" in cfg:
+                    used.append(ipaddress.ip_network(cfg["Subnet"], strict=False))
+        candidates = [s for s in ipaddress.ip_network(SUBNET_POOL).subnets(new_prefix=24)
+                      if not any(s.overlaps(u) for u in used)]
+        if not candidates:
+            raise SetupError(f"no free /24 left in {SUBNET_POOL}; run `lab clean` or set LAB_SUBNET_POOL")
+        return random.choice(candidates)
+
+    def create_network(self, name, labels):
+        for _ in range(5):  # another run may take the same subnet between our look and our create
+            subnet = self.free_subnet()
+            try:
+                return self.client.networks.create(
+                    name, driver=self.network_template.get("driver", "bridge"),
+                    internal=self.network_template.get("internal", True), labels=labels,
+                    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]),
+                )
+            except docker.errors.APIError as exc:
+                if "overlap" not in str(exc):
+                    raise
+        raise SetupError(f"could not allocate a subnet in {SUBNET_POOL}: other networks keep taking them")
+
+    def up(self, topology):
+        if self.tags is None:
+            self.ensure_images()
+        labels = {LABEL: topology.run_id, **topology.labels}
+        self.run_labels = labels
+        network = self.create_network(f"tfl-{topology.run_id}", labels)
+
+        def start_host(spec):
+            container = self.client.containers.run(
+                network=network.name, hostname=spec.name,
+                **run_kwargs(self.host_template, self.tags["host"],
+                             f"tfl-{topology.run_id}-{spec.name}", labels, spec.caps),
+            )
+            container.reload()
+            address = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+            return spec.name, DockerHost(self, spec.name, container, address)
+
+        with ThreadPoolExecutor(max_workers=len(topology.hosts)) as pool:
+            return dict(pool.map(start_host, topology.hosts))
+
+    def start_capture(self, container):
+        kwargs = run_kwargs(self.capture_template, self.tags["capture"],
+                            f"{container.name}-capture", self.run_labels)
+        sidecar = self.client.containers.run(network_mode=f"container:{container.id}", **kwargs)
+        return DockerSidecar(sidecar, kwargs["command"])
+
+    def _remove(self, label_filter):
+        removed = []
+        containers = self.client.containers.list(all=True, filters={"label": label_filter})
+        # sidecars first: a container whose namespace another uses cannot go first
+        containers.sort(key=lambda c: not c.name.endswith("-capture"))
+        for container in containers:
+            try:
+                container.remove(force=True)
+                removed.append(f"container {container.name}")
+            except docker.errors.NotFound:
+                pass
+        for network in self.client.networks.list(filters={"label": label_filter}):
+            try:
+                network.remove()
+                removed.append(f"network {network.name}")
+            except docker.errors.NotFound:
+                pass
+        return removed
+
+    def down(self, run_id):
+        self._remove(f"{LABEL}={run_id}")
+
+    def clean(self):
+        return self._remove(LABEL)
+
+    def describe(self):
+        info, version = self.client.info(), self.client.version()
+        return {
+            "backend": self.name,
+            "kernel": info["KernelVersion"],
+            "engine": version["Version"],
+            "images": {name: {"tag": tag, "id": self.client.images.get(tag).id}
+                       for name, tag in (self.tags or {}).items()},
+        }

@@ -1,0 +1,107 @@
+"""Drive the agent (sockops.py) in a Host and turn each reply into an outcome.
+
+An Agent is one agent process in one host: it sends a command line, reads the
+reply line, and keeps every line both ways for the run's raw event log. When
+the process dies in the middle of a call (SIGPIPE at its default disposition,
+a kill), the call's outcome is the signal that ended it.
+
+`outcome()` is the one place a raw event becomes the token a scenario
+expects: a byte count, EOF, ok, an errno name, a signal name, a TCP state or
+TIMEOUT.
+
+    >>> outcome("recv", {"ret": 0})
+    'EOF'
+    >>> outcome("send", {"errno": "EPIPE", "strerror": "Broken pipe"})
+    'EPIPE'
+    >>> outcome("send", {"exit": 141})
+    'SIGPIPE'
+"""
+
+import errno
+import json
+import signal
+
+from lab.errors import StepTimeout
+
+AGENT = ["python3", "/opt/lab/sockops.py"]
+GRACE = 2.0  # seconds we wait beyond a call's own deadline before calling it hung
+FAILURES = ("TIMEOUT", "ERROR")
+ERRNO_NAMES = set(errno.errorcode.values())
+
+
+def signal_name(rc):
+    """128+N from the engine means killed by signal N."""
+    if rc is not None and rc > 128:
+        try:
+            return signal.Signals(rc - 128).name
+        except ValueError:
+            pass
+    return None
+
+
+def outcome(op, event):
+    if "error" in event:
+        return "ERROR"
+    if "timeout" in event:
+        return "TIMEOUT"
+    if "errno" in event:
+        return event["errno"]
+    if "exit" in event:
+        return signal_name(event["exit"]) or f"exit {event['exit']}"
+    ret = event.get("ret")
+    if op == "recv" and ret == 0:
+        return "EOF"
+    return "ok" if ret is None else ret
+
+
+def is_success(token):
+    """Is this outcome a success (what `ok` and an omitted expect accept)?"""
+    if isinstance(token, int):
+        return True
+    return not (token in FAILURES or token in ERRNO_NAMES or token.startswith(("SIG", "exit ")))
+
+
+class Agent:
+    def __init__(self, host, sigpipe="ignore", timeout=10.0):
+        self.host = host
+        self.log = []
+        self.next_id = 0
+        self.process = host.spawn(AGENT + [f"--sigpipe={sigpipe}"])
+        hello = self._read(timeout)
+        if hello is None:
+            raise StepTimeout(f"the agent in {host.name} did not start")
+        self.pid = hello["pid"]
+        self.exited = None  # exit status once the process has ended
+
+    def _read(self, timeout):
+        line = self.process.read_line(timeout)
+        if line is None:
+            return None
+        self.log.append({"dir": "in", "line": line})
+        return json.loads(line)
+
+    def call(self, op, args, timeout):
+        """Make one call; return the agent's event, or one saying how the process ended."""
+        self.next_id += 1
+        cmd = {"id": self.next_id, "op": op, "timeout": timeout, **args}
+        line = json.dumps(cmd)
+        self.log.append({"dir": "out", "line": line})
+        self.process.write_line(line)
+        try:
+            event = self._read(timeout + GRACE)
+        except StepTimeout:
+            return {"op": op, "timeout": timeout, "hung": True}
+        if event is None:
+            return {"op": op, "exit": self.wait_exit(timeout)}
+        if op == "exit":
+            self.wait_exit(timeout)
+        return event
+
+    def wait_exit(self, timeout):
+        if self.exited is None:
+            self.exited = self.process.wait(timeout)
+        return self.exited
+
+    @property
+    def alive(self):
+        return self.exited is None

@@ -1,0 +1,118 @@
+"""lab: run TCP failure scenarios and show what each socket call saw.
+
+    lab run NAME [NAME...]   run scenarios; exit 0 all passed, 1 a failed expectation
+    lab list                 the catalogue, one line each
+    lab show NAME            a scenario's story, steps and expectations
+    lab images               build the images (only what is missing)
+    lab clean                remove whatever killed runs left behind
+
+Exit status 2: bad input (scenario file, name, argument) or an environment
+that cannot run the lab (engine unreachable, build failed): one line on stderr.
+"""
+
+import argparse
+import signal
+import sys
+
+from rich.console import Console
+
+from lab.errors import LabError
+from lab.scenario import load as loader
+
+
+def interrupt_on_sigterm():
+    """SIGTERM unwinds like Ctrl-C, so every run's teardown still happens."""
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+def cmd_run(args, console):
+    from lab import runner
+    from lab.backends import get_backend
+    from lab.reports import result as result_file, terminal
+
+    scenarios = [loader.load(loader.path_for(name)) for name in args.names]
+    with console.status("connecting to the engine") as status:
+        backend = get_backend(args.backend, say=console.print)
+        all_passed = True
+        for scenario in scenarios:
+            res = runner.run(scenario, backend, progress=lambda msg: status.update(f"{scenario.name}: {msg}"))
+            result_file.write(res, args.out)
+            status.stop()
+            terminal.show(res, console)
+            status.start()
+            all_passed &= res.verdict.passed
+    return 0 if all_passed else 1
+
+
+def cmd_list(args, console):
+    for name in loader.known_names():
+        s = loader.load(loader.path_for(name))
+        console.print(f"[bold]{name:<22}[/bold] {s.summary}", highlight=False)
+    return 0
+
+
+def cmd_show(args, console):
+    s = loader.load(loader.path_for(args.name))
+    console.print(f"[bold]{s.name}[/bold] — {s.summary}\n")
+    console.print(s.story + "\n", highlight=False)
+    for step in s.steps:
+        from lab.verdict import describe
+        expected = " or ".join(map(str, step.expect.outcomes))
+        console.print(f"{step.number:>3}. {step.host:<8} {describe(step):<40} → {expected}", highlight=False)
+        if step.expect.why:
+            console.print(f"       [dim]{step.expect.why}[/dim]")
+    console.print("\nOn the wire:")
+    for r in s.packets:
+        console.print(f"  {r.text}: {r.wanted}  [dim]{r.why}[/dim]", highlight=False)
+    return 0
+
+
+def cmd_images(args, console):
+    from lab.backends import get_backend
+    backend = get_backend(args.backend, say=console.print)
+    for name, tag in backend.ensure_images().items():
+        console.print(f"{name:<8} {tag}")
+    return 0
+
+
+def cmd_clean(args, console):
+    from lab.backends import get_backend
+    removed = get_backend(args.backend).clean()
+    for item in removed:
+        console.print(f"removed {item}")
+    console.print(f"{len(removed)} leftovers removed")
+    return 0
+
+
+def parser():
+    from lab.runner import RUNS
+    p = argparse.ArgumentParser(prog="lab", description=__doc__.splitlines()[0])
+    p.add_argument("--backend", default="docker", help="where hosts run (default: docker)")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run scenarios and print their verdicts")
+    run.add_argument("names", nargs="+", metavar="NAME")
+    run.add_argument("--out", type=__import__("pathlib").Path, default=RUNS, help="where run directories go")
+    run.set_defaults(fn=cmd_run)
+    sub.add_parser("list", help="the catalogue").set_defaults(fn=cmd_list)
+    show = sub.add_parser("show", help="a scenario's story, steps and expectations")
+    show.add_argument("name", metavar="NAME")
+    show.set_defaults(fn=cmd_show)
+    sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)
+    sub.add_parser("clean", help="remove what killed runs left").set_defaults(fn=cmd_clean)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    console = Console()
+    interrupt_on_sigterm()
+    try:
+        return args.fn(args, console)
+    except LabError as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lab: interrupted; the run's hosts were removed", file=sys.stderr)
+        return 130

@@ -1,0 +1,26 @@
+"""The lab's exceptions: catch `LabError` to catch them all.
+
+    LabError
+    ├── ScenarioError    bad input: a scenario file, a name, a CLI argument (exit 2)
+    ├── SetupError       the user's environment: engine unreachable, build failed (exit 2)
+    └── StepTimeout      a step did not finish before its deadline (recorded, never raised to the user)
+
+A failed expectation is not an error: it is a verdict, and exits 1.
+Anything else is a bug and shows a traceback.
+"""
+
+
+class LabError(Exception):
+    """Base of every error the lab raises on purpose."""
+
+
+class ScenarioError(LabError):
+    """A scenario (or the name of one) is not valid: one line, file:line, what is allowed."""
+
+
+class SetupError(LabError):
+    """The machine cannot run the lab as it is: say what to do about it."""
+
+
+class StepTimeout(LabError):
+    """A step's call, wait or fault did not complete before its deadline."""

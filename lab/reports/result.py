@@ -1,0 +1,63 @@
+"""Write a run's directory: runs/<UTC time>-<name>/ with result.json, pcaps, agent logs.
+
+result.json is the record other tools read: the scenario, the environment
+(kernel, engine, image ids), timings, every observation with its raw agent
+event, every packet rule with the packets that matched, and the verdict.
+"""
+
+import json
+from datetime import datetime, timezone
+
+from lab.scenario.model import parse_version
+
+FORMAT = 1
+
+
+def run_directory(root, name):
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    for n in range(1, 1000):
+        path = root / (f"{stamp}-{name}" if n == 1 else f"{stamp}-{name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{root}: too many runs of {name} within one second")
+
+
+def record(result):
+    v = result.verdict
+    return {
+        "format": FORMAT,
+        "complete": True,
+        "run_id": result.run_id,
+        "scenario": {"name": result.scenario.name, "path": result.scenario.path,
+                     "summary": result.scenario.summary},
+        "environment": {**result.env, "kernel_version": list(parse_version(result.env["kernel"]))},
+        "timings": result.timings,
+        "addresses": result.addresses,
+        "observations": [
+            {"step": o.number, "outcome": o.outcome, "start": o.start, "end": o.end, "event": o.event}
+            for o in result.observations
+        ],
+        "packets": {host: [s.as_dict() for s in segs] for host, segs in result.segments.items()},
+        "verdict": {
+            "passed": v.passed,
+            "steps": [s.as_dict() for s in v.steps],
+            "rules": [r.as_dict() for r in v.rules],
+        },
+        "files": {"pcaps": [f"{h}.pcap" for h in result.pcaps],
+                  "agent_logs": [f"agent-{h}.jsonl" for h in result.agent_logs]},
+    }
+
+
+def write(result, root):
+    path = run_directory(root, result.scenario.name)
+    for host, pcap in result.pcaps.items():
+        (path / f"{host}.pcap").write_bytes(pcap)
+    for host, log in result.agent_logs.items():
+        (path / f"agent-{host}.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
+    (path / "result.json").write_text(json.dumps(record(result), indent=2) + "\n")
+    result.directory = path
+    return path

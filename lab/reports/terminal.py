@@ -1,0 +1,62 @@
+"""The verdict as a person reads it: a rich table of steps, one of packet rules.
+
+The only module that knows rich (besides the CLI's progress line).
+"""
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+PASS, FAIL = Text("pass", style="bold green"), Text("FAIL", style="bold red")
+
+
+def shown(outcomes):
+    return " or ".join(str(o) for o in outcomes)
+
+
+def steps_table(verdict):
+    table = Table(title="Socket calls", title_justify="left", expand=False)
+    for col in ("#", "host", "call", "expected", "observed", ""):
+        table.add_column(col)
+    for s in verdict.steps:
+        observed = Text(str(s.observed), style="" if s.passed else "red")
+        table.add_row(str(s.number), s.host, s.action, shown(s.expected), observed, PASS if s.passed else FAIL)
+    return table
+
+
+def rules_table(verdict):
+    table = Table(title="Packets on the wire", title_justify="left", expand=False)
+    for col in ("packets", "seen at", "wanted", "seen", "", "why"):
+        table.add_column(col)
+    for r in verdict.rules:
+        table.add_row(r.text, r.seen_at or "-", r.wanted, str(r.count), PASS if r.passed else FAIL,
+                      Text(r.why, style="dim"))
+    return table
+
+
+def failures(verdict):
+    """The reasons behind each failed step, for the lines under the tables."""
+    lines = []
+    for s in verdict.steps:
+        if not s.passed and s.why:
+            lines.append(f"step {s.number}: expected {shown(s.expected)} because: {s.why}")
+    for r in verdict.rules:
+        if not r.passed and r.packets:
+            lines.append(f"{r.text}: matched " + "; ".join(r.packets[:3]))
+    return lines
+
+
+def show(result, console=None):
+    console = console or Console()
+    v, env = result.verdict, result.env
+    console.print(f"[bold]{result.scenario.name}[/bold] — {result.scenario.summary}")
+    console.print(f"kernel {env['kernel']} · {env['backend']} engine {env['engine']} · run {result.run_id}")
+    console.print(steps_table(v))
+    console.print(rules_table(v))
+    for line in failures(v):
+        console.print(f"[red]{line}[/red]")
+    t = result.timings
+    console.print(f"[dim]{' · '.join(f'{k} {val:.2f} s' for k, val in t.items())}[/dim]")
+    if result.directory:
+        console.print(f"[dim]results: {result.directory}[/dim]")
+    console.print(Text("PASSED", style="bold green") if v.passed else Text("FAILED", style="bold red"))

@@ -1,0 +1,156 @@
+"""One scenario end to end: hosts up, capture, steps, capture back, teardown, verdict.
+
+Teardown is in `finally`: it runs on success, on a failed expectation, on an
+exception and on Ctrl-C (and SIGTERM, which the CLI turns into the same).
+A run leaves only its directory under runs/.
+"""
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lab import faults, packets, verdict
+from lab.backends.base import HostSpec, Topology
+from lab.calls import Agent, outcome
+from lab.capture import Captures
+from lab.errors import StepTimeout
+from lab.scenario.model import parse_version
+from lab.verdict import Observation
+
+RUNS = Path(__file__).resolve().parent.parent / "runs"
+
+
+def new_run_id():
+    return f"{datetime.now(timezone.utc):%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class RunResult:
+    scenario: object
+    run_id: str
+    env: dict
+    timings: dict
+    observations: list
+    verdict: object
+    agent_logs: dict
+    pcaps: dict
+    addresses: dict
+    segments: dict
+    directory: Path | None = None
+
+
+def topology(scenario, run_id):
+    caps = {name: set() for name in scenario.hosts}
+    for step in scenario.steps:
+        if step.fault:
+            caps[step.host] |= set(faults.FAULTS[step.fault].caps)
+    return Topology(run_id=run_id, hosts=tuple(
+        HostSpec(name, tuple(sorted(caps[name])), opts.capture) for name, opts in scenario.hosts.items()
+    ))
+
+
+class Steps:
+    """Runs a scenario's steps in order against live hosts, one Observation each."""
+
+    def __init__(self, scenario, hosts, progress):
+        self.scenario = scenario
+        self.hosts = hosts
+        self.progress = progress
+        self.agents = {}      # host name -> its current agent
+        self.logs = {}        # host name -> every line to and from its agents
+
+    def agent(self, name):
+        agent = self.agents.get(name)
+        if agent is None or not agent.alive:  # a host's next call after an exit starts a new program
+            agent = Agent(self.hosts[name], self.scenario.hosts[name].sigpipe)
+            self.agents[name] = agent
+            self.logs.setdefault(name, []).append(agent.log)
+        return agent
+
+    def call_args(self, step):
+        args = dict(step.args)
+        if "to" in args:
+            args["addr"] = self.hosts[args.pop("to")].address
+        return args
+
+    def run_one(self, step):
+        if step.call:
+            event = self.agent(step.host).call(step.call, self.call_args(step), step.timeout)
+            return outcome(step.call, event), event
+        if step.wait == "exit":
+            agent = self.agents[step.host]
+            try:
+                event = {"op": "exit", "exit": agent.wait_exit(step.timeout)}
+            except StepTimeout:
+                event = {"op": "exit", "timeout": step.timeout}
+            return outcome("exit", event), event
+        if step.wait:
+            args = {"sock": step.args.get("sock", "conn")}
+            if step.wait == "state":
+                state = step.args["state"]
+                args["want"] = [state] if isinstance(state, str) else state
+            event = self.agents[step.host].call(step.wait, args, step.timeout)
+            return outcome(step.wait, event), event
+        record = faults.build(step).apply(self.hosts[step.host], self.agents[step.host])
+        return ("ok" if record.ok else "ERROR"), {"fault": record.text}
+
+    def run(self):
+        observations = []
+        for step in self.scenario.steps:
+            self.progress(f"step {step.number}/{len(self.scenario.steps)}: {step.host} {step.action}")
+            start = time.time()
+            token, event = self.run_one(step)
+            end = time.time()
+            start = event.get("start", {}).get("real", start)
+            end = event.get("end", {}).get("real", end)
+            observations.append(Observation(step.number, token, start, end, event))
+            if event.get("hung"):
+                break  # the agent is stuck in a call: later steps on it cannot run
+        return observations
+
+
+def run(scenario, backend, progress=lambda msg: None):
+    """Run one scenario on a backend; return its RunResult (not yet written anywhere)."""
+    run_id = new_run_id()
+    timings = {}
+    clock = time.monotonic()
+
+    def lap(name):
+        nonlocal clock
+        now = time.monotonic()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    progress("checking images")
+    backend.ensure_images()
+    lap("images")
+    try:
+        progress("starting hosts")
+        hosts = backend.up(topology(scenario, run_id))
+        captures = Captures({n: h for n, h in hosts.items() if scenario.hosts[n].capture})
+        progress("starting captures")
+        captures.start()
+        lap("setup")
+        steps = Steps(scenario, hosts, progress)
+        observations = steps.run()
+        lap("steps")
+        progress("collecting captures")
+        pcaps = captures.stop()
+        lap("capture")
+        addresses = {name: host.address for name, host in hosts.items()}
+        env = backend.describe()
+    finally:
+        progress("tearing down")
+        backend.down(run_id)
+        lap("teardown")
+    known = set(addresses.values())
+    segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}
+    judged = verdict.judge(scenario, parse_version(env["kernel"]), observations, segments, addresses)
+    lap("verdict")
+    return RunResult(
+        scenario=scenario, run_id=run_id, env=env, timings=timings, observations=observations,
+        verdict=judged, agent_logs={n: [line for log in logs for line in log] for n, logs in steps.logs.items()}, pcaps=pcaps,
+        addresses=addresses, segments=segments,
+    )

@@ -1,0 +1,1 @@
+"""Scenarios: the model (model.py), and YAML loading with validation (load.py)."""

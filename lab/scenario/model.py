@@ -1,0 +1,130 @@
+"""A scenario as plain frozen dataclasses: what load.py produces, what the runner reads.
+
+A Step is one of three kinds, told apart by which of `call`, `wait`, `fault`
+is set: a socket call made by a host's agent, a wait on an observable
+condition, or a fault injected into a host. An Expect says which outcomes
+pass; a WireRule says which packets the capture must (or must not) hold.
+
+    >>> Expect(outcomes=("EOF",)).for_kernel((6, 18, 44)).outcomes
+    ('EOF',)
+"""
+
+from dataclasses import dataclass, field
+
+SUCCESS = "ok"  # the outcome token for "any result that is not an error"
+
+
+def parse_version(text):
+    """ "6.18.44-fc-v669" -> (6, 18, 44)"""
+    parts = []
+    for piece in text.split("-")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def in_range(version, spec):
+    """Does version satisfy spec, e.g. ">=5.10,<6.1"?"""
+    ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+           "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+    for clause in spec.split(","):
+        clause = clause.strip()
+        op = next(o for o in (">=", "<=", "==", ">", "<") if clause.startswith(o))
+        if not ops[op](version, parse_version(clause[len(op):].strip())):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class KernelExpect:
+    range: str
+    outcomes: tuple
+    why: str
+
+
+@dataclass(frozen=True)
+class Expect:
+    outcomes: tuple = (SUCCESS,)
+    why: str = ""
+    kernels: tuple = ()  # of KernelExpect, first match wins
+
+    def for_kernel(self, version):
+        for k in self.kernels:
+            if in_range(version, k.range):
+                return Expect(outcomes=k.outcomes, why=k.why)
+        return self
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int                # 1-based, as shown to the user
+    line: int                  # in the YAML file
+    host: str
+    call: str | None = None    # listen, accept, connect, send, recv, shutdown, close, setsockopt, exit
+    wait: str | None = None    # state, acked, exit
+    fault: str | None = None   # kill
+    args: dict = field(default_factory=dict)
+    expect: Expect = Expect()
+    id: str | None = None
+    timeout: float = 5.0
+
+    @property
+    def action(self):
+        return self.call or (f"wait {self.wait}" if self.wait else f"fault {self.fault}")
+
+    @property
+    def label(self):
+        return self.id or str(self.number)
+
+
+@dataclass(frozen=True)
+class WireRule:
+    line: int
+    why: str
+    src: str | None = None     # host names
+    dst: str | None = None
+    flags: tuple = ()          # all of these must be set: SYN, ACK, FIN, RST, PSH
+    sock: str | None = None    # only the connection of this named socket
+    after: str | None = None   # step label: only packets from that step's start on
+    data: bool | None = None   # with payload (True) or without (False)
+    min: int = 0
+    max: int | None = None
+
+    @property
+    def text(self):
+        parts = ["+".join(self.flags) or "any"]
+        parts += [f"{self.src or '*'}→{self.dst or '*'}"]
+        if self.sock:
+            parts.append(f"on {self.sock}")
+        if self.data is not None:
+            parts.append("with data" if self.data else "without data")
+        if self.after:
+            parts.append(f"after step {self.after}")
+        return " ".join(parts)
+
+    @property
+    def wanted(self):
+        if self.max == self.min:
+            return f"{self.min}"
+        return f"≥{self.min}" if self.max is None else f"{self.min}..{self.max}"
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    sigpipe: str = "ignore"    # or "default": a write to a reset socket kills the agent
+    capture: bool = True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    summary: str
+    story: str
+    hosts: dict                # name -> HostOptions
+    steps: tuple
+    packets: tuple
+    line: int = 1
+
+    def step(self, label):
+        return next(s for s in self.steps if s.label == str(label))

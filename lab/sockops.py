@@ -1,0 +1,215 @@
+"""The agent: makes socket calls inside a lab host, one JSON line per call.
+
+Runs inside the host containers with nothing but the standard library (it is
+copied into the image on its own). It reads one JSON command per line on
+stdin, makes exactly the socket call asked for, and writes one JSON line on
+stdout with what the kernel returned: the return value, or the errno name and
+strerror. It never interprets a result; judging is the verdict's job.
+
+The control channel is this process's stdin/stdout, carried by the container
+engine's API (or a pipe on other backends), so it never touches the lab's
+data network and never shows in a capture.
+
+Every event carries two clocks: CLOCK_MONOTONIC for durations and
+CLOCK_REALTIME, the clock tcpdump stamps packets with, so calls and packets
+can be put on one timeline.
+
+    >>> import json
+    >>> agent = Agent()
+    >>> json.loads(agent.handle('{"id": 1, "op": "close", "sock": "nope"}'))["error"]
+    "no socket named 'nope'"
+"""
+
+import errno
+import fcntl
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+# tcp_states.h order; TCP_INFO's first byte is one of these.
+TCP_STATES = [None, "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+              "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
+              "NEW_SYN_RECV"]
+
+SOCKET_OPTIONS = {
+    "SO_LINGER": (socket.SOL_SOCKET, socket.SO_LINGER),
+    "SO_KEEPALIVE": (socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+    "SO_RCVBUF": (socket.SOL_SOCKET, socket.SO_RCVBUF),
+    "SO_SNDBUF": (socket.SOL_SOCKET, socket.SO_SNDBUF),
+    "SO_REUSEADDR": (socket.SOL_SOCKET, socket.SO_REUSEADDR),
+    "TCP_NODELAY": (socket.IPPROTO_TCP, socket.TCP_NODELAY),
+    "TCP_USER_TIMEOUT": (socket.IPPROTO_TCP, 18),
+    "TCP_KEEPIDLE": (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+    "TCP_KEEPINTVL": (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+    "TCP_KEEPCNT": (socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+    "TCP_SYNCNT": (socket.IPPROTO_TCP, socket.TCP_SYNCNT),
+}
+
+SIOCOUTQ = 0x5411  # bytes sent but not yet acknowledged (linux/sockios.h, = TIOCOUTQ)
+
+SHUTDOWN = {"RD": socket.SHUT_RD, "WR": socket.SHUT_WR, "RDWR": socket.SHUT_RDWR}
+
+
+class CallTimeout(Exception):
+    """The call did not complete before the step's deadline."""
+
+
+def clocks():
+    return {"mono": time.monotonic(), "real": time.time()}
+
+
+def set_option(sock, name, value):
+    level, opt = SOCKET_OPTIONS[name]
+    if name == "SO_LINGER":
+        onoff, seconds = value
+        sock.setsockopt(level, opt, struct.pack("ii", onoff, seconds))
+    else:
+        sock.setsockopt(level, opt, int(value))
+
+
+def tcp_state(sock):
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+    return TCP_STATES[info[0]]
+
+
+def wait_readable(sock, timeout):
+    """Block until sock is readable (or errored), as the blocking call would."""
+    if timeout is None:
+        return
+    ready, _, _ = select.select([sock], [], [], timeout)
+    if not ready:
+        raise CallTimeout()
+
+
+def endpoints(sock):
+    local, peer = sock.getsockname(), sock.getpeername()
+    return {"local": list(local[:2]), "peer": list(peer[:2])}
+
+
+class Agent:
+    def __init__(self):
+        self.sockets = {}
+
+    def sock(self, cmd):
+        name = cmd.get("sock", "conn")
+        if name not in self.sockets:
+            raise KeyError(f"no socket named {name!r}")
+        return self.sockets[name]
+
+    def op_listen(self, cmd):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for name, value in cmd.get("options", {}).items():
+            set_option(sock, name, value)
+        sock.bind(("0.0.0.0", cmd["port"]))
+        self.sockets[cmd.get("sock", "listener")] = sock
+        return sock.listen(cmd.get("backlog", 16)), {}
+
+    def op_accept(self, cmd):
+        listener = self.sockets[cmd.get("listener", "listener")]
+        wait_readable(listener, cmd.get("timeout"))
+        conn, _ = listener.accept()
+        self.sockets[cmd.get("sock", "conn")] = conn
+        return None, endpoints(conn)
+
+    def op_connect(self, cmd):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sockets[cmd.get("sock", "conn")] = sock
+        for name, value in cmd.get("options", {}).items():
+            set_option(sock, name, value)
+        sock.settimeout(cmd.get("timeout"))
+        try:
+            sock.connect((cmd["addr"], cmd["port"]))
+        except socket.timeout:
+            raise CallTimeout() from None
+        sock.settimeout(None)
+        return None, endpoints(sock)
+
+    def op_send(self, cmd):
+        return self.sock(cmd).send(b"x" * cmd.get("bytes", 1)), {}
+
+    def op_recv(self, cmd):
+        sock = self.sock(cmd)
+        wait_readable(sock, cmd.get("timeout"))
+        return len(sock.recv(cmd.get("bytes", 65536))), {}
+
+    def op_shutdown(self, cmd):
+        return self.sock(cmd).shutdown(SHUTDOWN[cmd.get("how", "WR")]), {}
+
+    def op_close(self, cmd):
+        sock = self.sock(cmd)
+        del self.sockets[cmd.get("sock", "conn")]
+        return sock.close(), {}
+
+    def op_setsockopt(self, cmd):
+        return set_option(self.sock(cmd), cmd["option"], cmd["value"]), {}
+
+    def op_state(self, cmd):
+        """Poll TCP_INFO (the source `ss` reads) until the state is one wanted."""
+        sock, wanted = self.sock(cmd), cmd["want"]
+        deadline = time.monotonic() + cmd.get("timeout", 5.0)
+        while True:
+            state = tcp_state(sock)
+            if state in wanted:
+                return state, {}
+            if time.monotonic() > deadline:
+                raise CallTimeout()
+            time.sleep(0.002)
+
+    def op_acked(self, cmd):
+        """Poll SIOCOUTQ until the peer has acknowledged everything we sent."""
+        sock = self.sock(cmd)
+        deadline = time.monotonic() + cmd.get("timeout", 5.0)
+        while (unacked := struct.unpack("i", fcntl.ioctl(sock, SIOCOUTQ, b"\0" * 4))[0]) > 0:
+            if time.monotonic() > deadline:
+                raise CallTimeout()
+            time.sleep(0.002)
+        return unacked, {}
+
+    def handle(self, line):
+        cmd = json.loads(line)
+        event = {"id": cmd.get("id"), "op": cmd["op"], "sock": cmd.get("sock"), "start": clocks()}
+        try:
+            ret, extra = getattr(self, "op_" + cmd["op"])(cmd)
+            event.update(ret=ret, **extra)
+        except CallTimeout:
+            event["timeout"] = cmd.get("timeout")
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            event.update(errno=errno.errorcode[exc.errno], strerror=os.strerror(exc.errno))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            event["error"] = str(exc.args[0]) if exc.args else repr(exc)
+        event["end"] = clocks()
+        return json.dumps(event)
+
+
+def main(argv):
+    if "--sigpipe=default" in argv:
+        # Python ignores SIGPIPE at start-up; a scenario may want what C programs get.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    agent = Agent()
+    out = sys.stdout
+    out.write(json.dumps({"op": "hello", "pid": os.getpid(), "start": clocks()}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        if json.loads(line).get("op") == "exit":
+            # Exit without closing anything first: the kernel closes our
+            # sockets as it would a crashed program's (FIN, or RST on unread data).
+            out.write(json.dumps({"id": json.loads(line).get("id"), "op": "exit",
+                                  "ret": None, "start": clocks(), "end": clocks()}) + "\n")
+            out.flush()
+            os._exit(0)
+        out.write(agent.handle(line) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
