@@ -84,8 +84,9 @@ def describe_schema_error(err):
         missing = err.message.split("'")[1]
         return f"missing {missing!r} (required: {', '.join(err.validator_value)})"
     if err.validator == "additionalProperties":
-        allowed = ", ".join(sorted(err.schema.get("properties", {})))
-        return f"{err.message.split(' were unexpected')[0].replace('Additional properties are not allowed ', '')} not allowed here (allowed: {allowed})"
+        allowed = sorted(err.schema.get("properties", {}))
+        unknown = sorted(str(k) for k in err.instance if k not in allowed)
+        return f"unknown key {', '.join(map(repr, unknown))} (allowed: {', '.join(allowed)})"
     if err.validator == "enum":
         return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
     if err.validator == "oneOf" and err.context:
