@@ -49,7 +49,7 @@ def cmd_run(args, console):
 def cmd_list(args, console):
     for name in loader.known_names():
         s = loader.load(loader.path_for(name))
-        console.print(f"[bold]{name:<22}[/bold] {s.summary}", highlight=False)
+        console.print(f"[bold]{name:<22}[/bold] {s.summary}", highlight=False, soft_wrap=True)
     return 0
 
 

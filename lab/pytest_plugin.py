@@ -1,0 +1,88 @@
+"""pytest collects scenarios/*.yaml: one test item per scenario and backend.
+
+    pytest scenarios/                       the catalogue, one item each
+    pytest scenarios/ --junitxml=out.xml    with kernel, backend and pcap path as properties
+
+A file that does not load is a collection error of one line; a scenario
+whose expectations fail is a failure showing the verdict tables; an engine
+that cannot be reached skips the item, except under CI=true, where it fails
+(CI must never pass by skipping). Each run tears itself down in `finally`,
+so the plugin keeps no session state to clean at the end.
+"""
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from lab import runner
+from lab.errors import ScenarioError, SetupError
+from lab.reports import result as result_file, terminal
+from lab.scenario.load import load
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("lab", "tcp-fault-lab")
+    group.addoption("--lab-backend", default="docker", help="where scenario hosts run (default: docker)")
+    group.addoption("--lab-out", default=str(runner.RUNS), help="where run directories go (default: runs/)")
+
+
+def pytest_collect_file(parent, file_path):
+    if file_path.suffix == ".yaml" and file_path.parent.name == "scenarios":
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def require_engine(backend_name="docker"):
+    """The backend, or a skip (a failure under CI=true) naming why there is none."""
+    from lab.backends import get_backend
+    try:
+        return get_backend(backend_name)
+    except SetupError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc} (CI=true: integration tests must run, not skip)", pytrace=False)
+        pytest.skip(str(exc))
+
+
+class VerdictMismatch(Exception):
+    """A scenario ran and at least one expectation failed."""
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        try:
+            scenario = load(self.path)
+        except ScenarioError as exc:
+            raise self.CollectError(str(exc)) from None
+        backend = self.config.getoption("lab_backend")
+        yield ScenarioItem.from_parent(self, name=f"{scenario.name}[{backend}]", scenario=scenario)
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario, **kwargs):
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.add_marker("docker")
+
+    def runtest(self):
+        backend = require_engine(self.config.getoption("lab_backend"))
+        res = runner.run(self.scenario, backend)
+        directory = result_file.write(res, Path(self.config.getoption("lab_out")))
+        self.user_properties += [
+            ("kernel", res.env["kernel"]), ("backend", res.env["backend"]), ("run_dir", str(directory)),
+            *[(f"pcap_{host}", str(directory / f"{host}.pcap")) for host in res.pcaps],
+        ]
+        if not res.verdict.passed:
+            raise VerdictMismatch(res)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, VerdictMismatch):
+            out = io.StringIO()
+            terminal.show(excinfo.value.args[0], Console(file=out, width=120, color_system=None))
+            return out.getvalue()
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, self.scenario.line - 1, f"scenario {self.scenario.name}"

@@ -1,0 +1,89 @@
+"""Host state in a live run, asserted with testinfra: what runs, what is granted, what is left."""
+
+import pytest
+import testinfra
+
+from lab.backends.base import LABEL
+from lab.calls import Agent
+
+pytestmark = pytest.mark.docker
+
+# CapEff bits (linux/capability.h)
+CAP = {"SETGID": 6, "NET_ADMIN": 12, "NET_RAW": 13}
+
+
+def caps_of(host):
+    hexmask = host.check_output("grep CapEff /proc/1/status").split()[1]
+    mask = int(hexmask, 16)
+    return {name for name, bit in CAP.items() if mask & (1 << bit)} | ({"other"} if mask & ~sum(1 << b for b in CAP.values()) else set())
+
+
+def infra(container):
+    return testinfra.get_host(f"docker://{container.name}")
+
+
+def sidecar_of(backend, run_id, name):
+    return backend.client.containers.get(f"tfl-{run_id}-{name}-capture")
+
+
+def test_each_sidecar_runs_tcpdump_on_its_host(backend, live):
+    run_id, hosts, _ = live
+    for name in hosts:
+        sidecar = infra(sidecar_of(backend, run_id, name))
+        tcpdump = sidecar.process.get(comm="tcpdump")
+        assert "--immediate-mode" in tcpdump.args and "-U" in tcpdump.args
+
+
+def test_agent_is_present_and_the_host_runs_nothing_else(live):
+    _, hosts, _ = live
+    host = infra(hosts["server"].container)
+    assert host.file("/opt/lab/sockops.py").exists
+    assert host.run("python3 -c 'import ast,sys; ast.parse(open(\"/opt/lab/sockops.py\").read())'").rc == 0
+    assert {p.comm for p in host.process.filter()} <= {"docker-init", "sleep", "sh", "ps"}
+
+
+def test_capabilities_are_only_those_granted(backend, live):
+    run_id, hosts, _ = live
+    assert caps_of(infra(hosts["server"].container)) == set()
+    assert caps_of(infra(hosts["client"].container)) == {"NET_ADMIN"}
+    assert caps_of(infra(sidecar_of(backend, run_id, "server"))) == {"NET_RAW", "SETGID"}
+
+
+def test_no_privilege_no_host_namespaces_internal_network(backend, live):
+    run_id, hosts, _ = live
+    containers = backend.client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"})
+    assert len(containers) == 4
+    for c in containers:
+        config = c.attrs["HostConfig"]
+        assert config["Privileged"] is False
+        assert config["NetworkMode"] != "host" and config["PidMode"] in ("", "private")
+    network = backend.client.networks.get(f"tfl-{run_id}")
+    assert network.attrs["Internal"] is True
+    assert network.attrs["Labels"][LABEL] == run_id
+
+
+def test_sidecar_shares_the_host_network_namespace(backend, live):
+    run_id, hosts, _ = live
+    host_ns = infra(hosts["server"].container).check_output("readlink /proc/1/ns/net")
+    side_ns = infra(sidecar_of(backend, run_id, "server")).check_output("readlink /proc/1/ns/net")
+    assert host_ns == side_ns
+
+
+def test_control_channel_is_off_the_data_network(live):
+    """The agent talks over the engine API: nothing listens off loopback, and the capture sees no lab traffic."""
+    _, hosts, captures = live
+    server = infra(hosts["server"].container)
+    listening = [line.split()[3] for line in server.check_output("ss -Htln").splitlines()]
+    assert all(addr.startswith("127.") for addr in listening), listening  # Docker's DNS sits on 127.0.0.11
+    agent = Agent(hosts["server"])
+    assert agent.call("listen", {"port": 7000}, 2.0)["ret"] is None  # control traffic happened
+    pcaps = captures.stop()
+    from lab.packets import parse
+    assert parse(pcaps["server"], {h.address for h in hosts.values()}) == []
+
+
+def test_down_removes_everything_of_the_run(backend, live):
+    run_id, _, _ = live
+    backend.down(run_id)
+    assert backend.client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}) == []
+    assert backend.client.networks.list(filters={"label": f"{LABEL}={run_id}"}) == []

@@ -1,0 +1,124 @@
+"""Whole runs in Docker: the catalogue's verdicts, their evidence, the run directory,
+SIGPIPE at its default disposition, and teardown when interrupted."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import runner
+from lab.backends.base import LABEL
+from lab.reports import result as result_file
+from lab.scenario.load import load, load_text, path_for
+
+pytestmark = pytest.mark.docker
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def outcomes(res):
+    return {o.number: o.outcome for o in res.observations}
+
+
+def test_crash_reset_reports_eof_then_epipe_with_the_clients_rst(backend, tmp_path):
+    res = runner.run(load(path_for("crash-reset")), backend)
+    seen = outcomes(res)
+    assert res.verdict.passed, res.verdict
+    assert (seen[15], seen[17], seen[18]) == (100, "EOF", "EPIPE")
+    assert (seen[19], seen[21]) == (100, "EPIPE")
+    client, server = res.addresses["client"], res.addresses["server"]
+    rsts = [s for s in res.segments["server"] if "RST" in s.flags]
+    assert rsts and all(s.src == client and s.dst == server for s in rsts)
+
+    directory = result_file.write(res, tmp_path)
+    record = json.loads((directory / "result.json").read_text())
+    assert record["verdict"]["passed"] is True and record["complete"] is True
+    assert record["environment"]["kernel"] == backend.describe()["kernel"]
+    assert set(record["environment"]["images"]) == {"base", "host", "capture"}
+    assert (directory / "server.pcap").stat().st_size > 24 and (directory / "agent-server.jsonl").exists()
+
+
+def test_kill_unread_data_reports_econnreset(backend):
+    res = runner.run(load(path_for("kill-unread-data")), backend)
+    assert res.verdict.passed, res.verdict
+    assert outcomes(res)[8] == "ECONNRESET"
+    client_sent = [s for s in res.segments["server"] if s.src == res.addresses["client"]]
+    assert any("RST" in s.flags for s in client_sent) and not any("FIN" in s.flags for s in client_sent)
+
+
+def test_connect_refused_is_answered_by_rst(backend):
+    res = runner.run(load(path_for("connect-refused")), backend)
+    assert res.verdict.passed, res.verdict
+    assert outcomes(res)[1] == "ECONNREFUSED"
+
+
+SIGPIPE_SCENARIO = """
+name: sigpipe-probe
+summary: s
+story: s
+hosts:
+  server: {sigpipe: default}
+  client:
+steps:
+  - {host: server, call: listen, port: 7000}
+  - {host: client, call: connect, to: server, port: 7000}
+  - {host: server, call: accept}
+  - {host: client, call: exit}
+  - {host: server, wait: state, state: CLOSE_WAIT}
+  - {host: server, call: send, bytes: 10, expect: 10}
+  - {host: server, wait: state, state: CLOSE}
+  - {host: server, call: send, bytes: 10, expect: SIGPIPE}
+packets:
+  - {from: client, flags: RST, min: 1, why: w}
+"""
+
+
+def test_default_sigpipe_disposition_kills_the_writer_with_signal_13(backend):
+    res = runner.run(load_text(SIGPIPE_SCENARIO, "sigpipe-probe.yaml"), backend)
+    assert outcomes(res)[8] == "SIGPIPE"
+    assert res.observations[-1].event["exit"] == 128 + signal.SIGPIPE
+    assert res.verdict.passed, res.verdict
+
+
+def lab(*args, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, **kwargs)
+
+
+def leftovers(backend):
+    return (backend.client.containers.list(all=True, filters={"label": LABEL}),
+            backend.client.networks.list(filters={"label": LABEL}))
+
+
+def test_ctrl_c_mid_scenario_leaves_nothing(backend, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "run", "crash-reset", "--out", str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not backend.client.containers.list(filters={"label": LABEL}):  # wait until hosts are up
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert leftovers(backend) == ([], [])
+
+
+def test_cli_exit_status_is_0_on_pass_and_1_on_a_failed_expectation(backend, tmp_path, monkeypatch):
+    assert lab("run", "connect-refused", "--out", str(tmp_path)).returncode == 0
+    broken = tmp_path / "scenarios"
+    broken.mkdir()
+    text = (ROOT / "scenarios" / "connect-refused.yaml").read_text().replace("expect: ECONNREFUSED", "expect: ETIMEDOUT")
+    (broken / "connect-refused.yaml").write_text(text)
+    done = subprocess.run([sys.executable, "-c", f"""
+import sys, lab.scenario.load as l, pathlib
+l.SCENARIOS = pathlib.Path({str(broken)!r})
+from lab.cli import main
+sys.exit(main(['run', 'connect-refused', '--out', {str(tmp_path)!r}]))
+"""], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert "FAIL" in done.stdout
