@@ -14,6 +14,7 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 NAME    ?= crash-reset
 REPEAT  ?= 20
+NAMES   ?= $(NAME)
 
 .PHONY: scenario scenarios test bench images clean distclean setup
 
@@ -40,7 +41,7 @@ test: setup
 	$(PY) -m pytest --junitxml=runs/junit.xml
 
 bench: setup
-	$(PY) tests/bench.py $(NAME) --repeat $(REPEAT)
+	$(PY) tests/bench.py $(NAMES) --repeat $(REPEAT)
 
 clean:
 	@if [ -x $(PY) ]; then $(LAB) clean; fi

@@ -58,3 +58,10 @@ def test_list_has_one_line_per_scenario():
     done = lab("list")
     names = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
     assert [line.split()[0] for line in done.stdout.splitlines() if line.strip()] == names
+
+
+def test_readme_catalogue_lists_every_scenario_with_its_summary():
+    from lab.scenario.load import known_names, load, path_for
+    readme = (ROOT / "README.md").read_text()
+    for name in known_names():
+        assert f"| `{name}` | {load(path_for(name)).summary} |" in readme, name

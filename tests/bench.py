@@ -1,0 +1,67 @@
+"""Benchmark: warm runs of a scenario, timed phase by phase, with verdict stability.
+
+    python tests/bench.py crash-reset --repeat 20     (or: make bench NAME=crash-reset)
+
+Each run is a fresh `lab run` process, as a user would start it, so the wall
+time includes Python's start-up. Prints the wall time and the setup, steps,
+capture and teardown phases (median and worst), how many runs passed, and
+whether anything of the lab's is left on the engine afterwards. A benchmark
+prints figures; it asserts nothing (the targets are read off its output).
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PHASES = ("setup", "steps", "capture", "teardown")
+
+
+def leftovers():
+    out = subprocess.run(["docker", "ps", "-aq", "--filter", "label=tcp-fault-lab.run"],
+                         capture_output=True, text=True).stdout.split()
+    nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", "label=tcp-fault-lab.run"],
+                          capture_output=True, text=True).stdout.split()
+    return len(out), len(nets)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="+")
+    p.add_argument("--repeat", type=int, default=20)
+    args = p.parse_args()
+    subprocess.run([sys.executable, "-m", "lab", "images"], cwd=ROOT, check=True, capture_output=True)
+    print(f"{'scenario':<18} {'runs':>4} {'passed':>6}  {'wall':>11}  " +
+          "  ".join(f"{ph:>11}" for ph in PHASES) + "   (median/worst, seconds)")
+    for name in args.names:
+        walls, phases, verdicts = [], {ph: [] for ph in PHASES}, []
+        with tempfile.TemporaryDirectory() as out:
+            for _ in range(args.repeat):
+                t = time.monotonic()
+                done = subprocess.run([sys.executable, "-m", "lab", "run", name, "--out", out],
+                                      cwd=ROOT, capture_output=True, text=True)
+                walls.append(time.monotonic() - t)
+                if done.returncode == 2:
+                    sys.exit(done.stderr.strip())
+                verdicts.append(done.returncode)
+            for result in Path(out).glob("*/result.json"):
+                timings = json.loads(result.read_text())["timings"]
+                for ph in PHASES:
+                    phases[ph].append(timings[ph])
+
+        def fmt(xs):
+            return f"{statistics.median(xs):5.2f}/{max(xs):5.2f}"
+
+        print(f"{name:<18} {len(walls):>4} {verdicts.count(0):>6}  {fmt(walls):>11}  " +
+              "  ".join(f"{fmt(phases[ph]):>11}" for ph in PHASES))
+    containers, networks = leftovers()
+    print(f"left on the engine afterwards: {containers} containers, {networks} networks")
+
+
+if __name__ == "__main__":
+    main()
