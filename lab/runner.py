@@ -5,7 +5,10 @@ exception and on Ctrl-C (and SIGTERM, which the CLI turns into the same).
 A run leaves only its directory under runs/.
 """
 
+import contextlib
 import secrets
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,6 +27,29 @@ RUNS = Path(__file__).resolve().parent.parent / "runs"
 
 def new_run_id():
     return f"{datetime.now(timezone.utc):%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold Ctrl-C and SIGTERM until the block ends, then raise KeyboardInterrupt.
+
+    Creating or removing engine objects must not be cut in half: an
+    interrupted create may still complete on the engine after our teardown
+    has looked for it, and an interrupted teardown leaves the rest behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 @dataclass
@@ -128,22 +154,25 @@ def run(scenario, backend, progress=lambda msg: None):
     lap("images")
     try:
         progress("starting hosts")
-        hosts = backend.up(topology(scenario, run_id))
-        captures = Captures({n: h for n, h in hosts.items() if scenario.hosts[n].capture})
-        progress("starting captures")
-        captures.start()
+        with deferred_interrupts():
+            hosts = backend.up(topology(scenario, run_id))
+            captures = Captures({n: h for n, h in hosts.items() if scenario.hosts[n].capture})
+            progress("starting captures")
+            captures.start()
         lap("setup")
         steps = Steps(scenario, hosts, progress)
         observations = steps.run()
         lap("steps")
         progress("collecting captures")
-        pcaps = captures.stop()
+        with deferred_interrupts():
+            pcaps = captures.stop()
         lap("capture")
         addresses = {name: host.address for name, host in hosts.items()}
         env = backend.describe()
     finally:
         progress("tearing down")
-        backend.down(run_id)
+        with deferred_interrupts():
+            backend.down(run_id)
         lap("teardown")
     known = set(addresses.values())
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}

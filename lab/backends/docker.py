@@ -266,22 +266,32 @@ class DockerBackend(Backend):
         return DockerSidecar(sidecar, kwargs["command"])
 
     def _remove(self, label_filter):
+        """Remove labelled containers (sidecars first), then networks; in parallel, gone is fine."""
+        api = self.client.api  # plain listings: no inspect that a concurrent removal could race
+
+        def remove_container(c):
+            try:
+                api.remove_container(c["Id"], force=True)
+                return f"container {c['Names'][0].lstrip('/')}"
+            except docker.errors.NotFound:
+                return None
+
+        def remove_network(n):
+            try:
+                api.remove_network(n["Id"])
+                return f"network {n['Name']}"
+            except docker.errors.NotFound:
+                return None
+
+        containers = api.containers(all=True, filters={"label": label_filter})
+        # a container whose network namespace a sidecar uses cannot go before the sidecar
+        sidecars = [c for c in containers if c["Labels"].get("tcp-fault-lab.role") == "capture"]
+        others = [c for c in containers if c not in sidecars]
         removed = []
-        containers = self.client.containers.list(all=True, filters={"label": label_filter})
-        # sidecars first: a container whose namespace another uses cannot go first
-        containers.sort(key=lambda c: not c.name.endswith("-capture"))
-        for container in containers:
-            try:
-                container.remove(force=True)
-                removed.append(f"container {container.name}")
-            except docker.errors.NotFound:
-                pass
-        for network in self.client.networks.list(filters={"label": label_filter}):
-            try:
-                network.remove()
-                removed.append(f"network {network.name}")
-            except docker.errors.NotFound:
-                pass
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for batch, fn in ((sidecars, remove_container), (others, remove_container),
+                              (api.networks(filters={"label": label_filter}), remove_network)):
+                removed += [r for r in pool.map(fn, batch) if r]
         return removed
 
     def down(self, run_id):
