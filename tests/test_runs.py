@@ -3,6 +3,8 @@ SIGPIPE at its default disposition, and teardown when interrupted."""
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -124,3 +126,19 @@ sys.exit(main(['run', 'connect-refused', '--out', {str(tmp_path)!r}]))
 """], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 1, done.stderr
     assert "FAIL" in done.stdout
+
+
+def host_network_state():
+    """The host's firewall and routes, without counters and timestamps."""
+    if os.geteuid() != 0 or not shutil.which("iptables-save"):
+        pytest.skip("reading the host firewall needs root and iptables-save")
+    dump = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    rules = [re.sub(r"\[\d+:\d+\]", "", line) for line in dump.splitlines() if not line.startswith("#")]
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=True).stdout
+    return rules, routes
+
+
+def test_a_run_leaves_host_firewall_and_routes_as_it_found_them(backend):
+    before = host_network_state()
+    assert runner.run(load(path_for("connect-refused")), backend).verdict.passed
+    assert host_network_state() == before
