@@ -13,6 +13,7 @@ that cannot run the lab (engine unreachable, build failed): one line on stderr.
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -54,11 +55,11 @@ def cmd_list(args, console):
 
 
 def cmd_show(args, console):
+    from lab.verdict import describe
     s = loader.load(loader.path_for(args.name))
     console.print(f"[bold]{s.name}[/bold] — {s.summary}\n")
     console.print(s.story + "\n", highlight=False)
     for step in s.steps:
-        from lab.verdict import describe
         expected = " or ".join(map(str, step.expect.outcomes))
         console.print(f"{step.number:>3}. {step.host:<8} {describe(step):<40} → {expected}", highlight=False)
         if step.expect.why:
@@ -93,7 +94,7 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios and print their verdicts")
     run.add_argument("names", nargs="+", metavar="NAME")
-    run.add_argument("--out", type=__import__("pathlib").Path, default=RUNS, help="where run directories go")
+    run.add_argument("--out", type=Path, default=RUNS, help="where run directories go")
     run.set_defaults(fn=cmd_run)
     sub.add_parser("list", help="the catalogue").set_defaults(fn=cmd_list)
     show = sub.add_parser("show", help="a scenario's story, steps and expectations")

@@ -117,10 +117,11 @@ def judge_rule(rule, scenario, observations, captures, addresses):
         and (ends is None or {(s.src, s.sport), (s.dst, s.dport)} == ends)
         and (since is None or s.ts >= since)
     ]
-    if rule.sock and ends is None:
-        found = []  # the connection never came up: the rule cannot be confirmed
+    never_connected = rule.sock is not None and ends is None  # the rule cannot be confirmed
+    if never_connected:
+        found = []
     passed = (rule.min <= len(found) and (rule.max is None or len(found) <= rule.max)
-              and not (rule.sock and ends is None) and seen_at is not None)
+              and not never_connected and seen_at is not None)
     return RuleVerdict(text=rule.text, wanted=rule.wanted, seen_at=seen_at, count=len(found),
                        packets=tuple(s.summary for s in found), why=rule.why, passed=passed)
 
