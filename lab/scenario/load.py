@@ -118,7 +118,8 @@ class Loader:
                 continue
             if v.startswith("SIG") and v in signal.Signals.__members__:
                 continue
-            self.fail(where, f"unknown outcome {v!r} (allowed: a byte count, EOF, ok, TIMEOUT, "
+            prefix = f"step {where[1] + 1}: " if where[0] == "steps" else ""
+            self.fail(where, f"{prefix}unknown outcome {v!r} (allowed: a byte count, EOF, ok, TIMEOUT, "
                              "an errno name such as ECONNRESET, a signal name such as SIGPIPE, a TCP state)")
         return tuple(values)
 
