@@ -65,18 +65,46 @@ def load(path):
 
 
 def line_of(node, where):
-    """The 1-based YAML line of the value at `where` (a path of keys and indexes)."""
+    """The 1-based YAML line of the value at `where` (a path of keys and indexes);
+    for a mapping entry, the line of its key."""
+    line = node.start_mark.line
     for key in where:
         if isinstance(node, yaml.MappingNode):
-            match = [v for k, v in node.value if k.value == key]
+            match = [(k, v) for k, v in node.value if k.value == key]
             if not match:
                 break
-            node = match[0]
+            line, node = match[0][0].start_mark.line, match[0][1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
+            line = node.start_mark.line
         else:
             break
-    return node.start_mark.line + 1
+    return line + 1
+
+
+def duplicate_key(node):
+    """(line, key) of the first key given twice in any mapping, or None."""
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key, value in node.value:
+            if key.value in seen:
+                return key.start_mark.line + 1, key.value
+            seen.add(key.value)
+        children = [v for _, v in node.value]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        return None
+    return next((found for child in children if (found := duplicate_key(child))), None)
+
+
+def schema_error_path(err):
+    """Where to point: an unknown key's own line rather than its mapping's."""
+    where = list(err.absolute_path)
+    if err.validator == "additionalProperties":
+        unknown = [k for k in err.instance if k not in err.schema.get("properties", {})]
+        where.append(unknown[0])
+    return where
 
 
 def describe_schema_error(err):
@@ -89,8 +117,12 @@ def describe_schema_error(err):
         return f"unknown key {', '.join(map(repr, unknown))} (allowed: {', '.join(allowed)})"
     if err.validator == "enum":
         return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
-    if err.validator == "oneOf" and err.context:
-        return min(err.context, key=lambda e: len(e.message)).message
+    if err.validator == "oneOf":
+        key = err.absolute_path[-1] if err.absolute_path else "value"
+        enums = [v for alt in err.validator_value for v in alt.get("enum", [])]
+        if enums:
+            return f"{err.instance!r} is not a valid {key} (allowed: {', '.join(enums)})"
+        return f"{err.instance!r} is not a valid {key} ({SCHEMA['$defs']['outcome']['description']})"
     return err.message
 
 
@@ -125,6 +157,9 @@ class Loader:
 
     def expect(self, raw, where):
         if "expect" not in raw:
+            for key in ("why", "kernels"):
+                if key in raw:
+                    self.fail(where + [key], f"step {where[1] + 1}: {key} explains an expect; add expect")
             return Expect()
         kernels = tuple(
             KernelExpect(k["range"], self.outcomes(k["expect"], where + ["kernels", j, "expect"]), k["why"])
@@ -175,7 +210,9 @@ class Loader:
                                         f"(named: {', '.join(sorted(sockets)) or 'none'})")
         if "count" in raw and ("min" in raw or "max" in raw):
             self.fail(where + ["count"], f"packet rule {i + 1}: give count, or min/max, not both")
-        low, high = raw.get("count", raw.get("min", 1)), raw.get("count", raw.get("max"))
+        # no count, min or max: "at least one"; a max alone: "at most max"
+        low = raw.get("count", raw.get("min", 0 if "max" in raw else 1))
+        high = raw.get("count", raw.get("max"))
         if high is not None and high < low:
             self.fail(where, f"packet rule {i + 1}: max {high} is below min {low}")
         flags = raw.get("flags", [])
@@ -189,10 +226,11 @@ class Loader:
             self.fail(["name"], f"name {doc['name']!r} must match the file name {expected_name!r}")
         hosts = {name: HostOptions(**(opts or {})) for name, opts in doc["hosts"].items()}
         steps = tuple(self.step(i, raw, hosts) for i, raw in enumerate(doc["steps"]))
-        ids = [s.id for s in steps if s.id]
+        ids = []
         for s in steps:
-            if s.id and (ids.count(s.id) > 1 or s.id.isdigit()):
+            if s.id in ids:
                 self.fail(["steps", s.number - 1, "id"], f"step {s.number}: id {s.id!r} is used twice")
+            ids += [s.id] if s.id else []
         labels = {str(s.number) for s in steps} | set(ids)
         sockets = {s.args.get("sock", "conn") for s in steps if s.call in ("connect", "accept")}
         packets = tuple(self.rule(i, raw, hosts, labels, sockets) for i, raw in enumerate(doc["packets"]))
@@ -213,9 +251,11 @@ def load_text(text, source, expected_name=None):
                             f"{', '.join(SCHEMA['required'])}")
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc),
                     key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if (dup := duplicate_key(root)) is not None:
+        raise ScenarioError(f"{source}:{dup[0]}: key {dup[1]!r} is given twice")
     if errors:
         err = errors[0]
-        where = list(err.absolute_path)
+        where = schema_error_path(err)
         prefix = f"step {where[1] + 1}: " if where[:1] == ["steps"] and len(where) > 1 else ""
         raise ScenarioError(f"{source}:{line_of(root, where)}: {prefix}{describe_schema_error(err)}")
     return Loader(source, root).scenario(doc, expected_name)

@@ -9,6 +9,7 @@ pass; a WireRule says which packets the capture must (or must not) hold.
     ('EOF',)
 """
 
+import re
 from dataclasses import dataclass, field
 
 SUCCESS = "ok"  # the outcome token for "any result that is not an error"
@@ -18,7 +19,7 @@ def parse_version(text):
     """ "6.18.44-fc-v669" -> (6, 18, 44)"""
     parts = []
     for piece in text.split("-")[0].split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
+        digits = re.match(r"\d*", piece).group()  # "12+deb13" -> 12
         parts.append(int(digits or 0))
     return tuple(parts + [0] * (3 - len(parts)))
 
@@ -127,4 +128,5 @@ class Scenario:
     line: int = 1
 
     def step(self, label):
-        return next(s for s in self.steps if s.label == str(label))
+        """A step by id or by number (a step with an id still answers to its number)."""
+        return next(s for s in self.steps if str(label) in (s.label, str(s.number)))
