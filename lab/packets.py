@@ -1,6 +1,6 @@
 """pcap bytes → Segments: the only module that knows dpkt.
 
-Only IPv4 TCP between the lab's own hosts are kept; the bridge's
+Only IPv4 TCP and ICMP between the lab's own hosts are kept; the bridge's
 own address (which sends IGMP), ARP and IPv6 neighbour traffic are noise to
 the evidence and are dropped here.
 
@@ -11,9 +11,14 @@ the evidence and are dropped here.
 
 import io
 import socket
+import struct
 from dataclasses import asdict, dataclass
 
 import dpkt
+
+# ICMP destination-unreachable codes a REJECT can send (RFC 792, RFC 1812)
+ICMP_NAMES = {(3, 0): "net-unreachable", (3, 1): "host-unreachable", (3, 3): "port-unreachable",
+              (3, 10): "host-prohibited", (3, 9): "net-prohibited", (3, 13): "admin-prohibited"}
 
 FLAG_BITS = [("SYN", dpkt.tcp.TH_SYN), ("ACK", dpkt.tcp.TH_ACK), ("FIN", dpkt.tcp.TH_FIN),
              ("RST", dpkt.tcp.TH_RST), ("PSH", dpkt.tcp.TH_PUSH)]
@@ -30,34 +35,61 @@ class Segment:
     seq: int
     ack: int
     length: int           # payload bytes
+    icmp: str | None = None        # for ICMP: its name; ports and seq are the quoted TCP segment's
+    retransmission: bool = False   # repeats sequence space this flow already sent
 
     @property
     def summary(self):
+        if self.icmp:
+            return f"{self.src} > {self.dst} ICMP {self.icmp} (for :{self.sport} > :{self.dport})"
         return (f"{self.src}:{self.sport} > {self.dst}:{self.dport} {'+'.join(self.flags)} "
-                f"seq={self.seq} ack={self.ack} len={self.length}")
+                f"seq={self.seq} ack={self.ack} len={self.length}" + (" retransmission" if self.retransmission else ""))
 
     def as_dict(self):
         return {**asdict(self), "summary": self.summary}
 
 
+def icmp_segment(ts, src, dst, icmp):
+    """An ICMP error, carrying the ports and sequence number of the TCP segment it quotes."""
+    name = ICMP_NAMES.get((icmp.type, icmp.code), f"type {icmp.type} code {icmp.code}")
+    sport = dport = seq = 0
+    quoted = getattr(icmp.data, "data", None)  # ICMP.Unreach -> the quoted IP header and 8 bytes
+    if isinstance(quoted, dpkt.ip.IP) and len(bytes(quoted.data)) >= 8:
+        sport, dport, seq = struct.unpack(">HHI", bytes(quoted.data)[:8])
+    return Segment(ts=ts, src=src, dst=dst, sport=sport, dport=dport, flags=(), seq=seq, ack=0,
+                   length=0, icmp=name)
+
+
 def parse(pcap, addresses):
     """Segments in a pcap whose both ends are in `addresses`, in capture order."""
     segments = []
+    sent = {}  # flow -> (first seq, end of the sequence space sent so far, relative)
     reader = dpkt.pcap.Reader(io.BytesIO(pcap))
     for ts, frame in reader:
-        eth = dpkt.ethernet.Ethernet(frame)
-        ip = eth.data
-        if not isinstance(ip, dpkt.ip.IP) or not isinstance(ip.data, dpkt.tcp.TCP):
+        ip = dpkt.ethernet.Ethernet(frame).data
+        if not isinstance(ip, dpkt.ip.IP):
             continue
         src, dst = socket.inet_ntoa(ip.src), socket.inet_ntoa(ip.dst)
         if src not in addresses or dst not in addresses:
             continue
+        if isinstance(ip.data, dpkt.icmp.ICMP):
+            segments.append(icmp_segment(float(ts), src, dst, ip.data))
+            continue
+        if not isinstance(ip.data, dpkt.tcp.TCP):
+            continue
         tcp = ip.data
         # with a snap length the payload may be cut: the IP header still says how much there was
         length = ip.len - ip.hl * 4 - tcp.off * 4
+        flags = tuple(name for name, bit in FLAG_BITS if tcp.flags & bit)
+        used = length + ("SYN" in flags) + ("FIN" in flags)  # sequence space this segment takes
+        flow = (src, tcp.sport, dst, tcp.dport)
+        first, end = sent.get(flow, (tcp.seq, 0))
+        offset = (tcp.seq - first) % 2**32
+        again = used > 0 and flow in sent and offset < end
+        if used > 0 and "RST" not in flags:
+            sent[flow] = (first, max(end, offset + used))
         segments.append(Segment(
-            ts=float(ts), src=src, dst=dst, sport=tcp.sport, dport=tcp.dport,
-            flags=tuple(name for name, bit in FLAG_BITS if tcp.flags & bit),
-            seq=tcp.seq, ack=tcp.ack, length=length,
+            ts=float(ts), src=src, dst=dst, sport=tcp.sport, dport=tcp.dport, flags=flags,
+            seq=tcp.seq, ack=tcp.ack, length=length, retransmission=again,
         ))
     return segments

@@ -74,6 +74,8 @@ class ScenarioItem(pytest.Item):
             ("kernel", res.env["kernel"]), ("backend", res.env["backend"]), ("run_dir", str(directory)),
             *[(f"pcap_{host}", str(directory / f"{host}.pcap")) for host in res.pcaps],
         ]
+        if res.skipped:
+            pytest.skip(res.skipped)
         if not res.verdict.passed:
             raise VerdictMismatch(res)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab import faults, packets, verdict
+from lab import faults, packets, probes, verdict
 from lab.backends.base import HostSpec, Topology
 from lab.calls import Agent, outcome
 from lab.capture import Captures
@@ -64,14 +64,17 @@ class RunResult:
     pcaps: dict
     addresses: dict
     segments: dict
+    skipped: str | None = None   # why the scenario could not run here
     directory: Path | None = None
 
 
 def topology(scenario, run_id):
     caps = {name: set() for name in scenario.hosts}
     for step in scenario.steps:
-        if step.fault:
-            caps[step.host] |= set(faults.FAULTS[step.fault].caps)
+        if step.fault and step.fault != "heal":
+            fault = faults.FAULTS[step.fault]
+            for name in fault.hosts_touched(step):
+                caps[name] |= set(fault.caps)
     return Topology(run_id=run_id, hosts=tuple(
         HostSpec(name, tuple(sorted(caps[name])), opts.capture) for name, opts in scenario.hosts.items()
     ))
@@ -80,12 +83,14 @@ def topology(scenario, run_id):
 class Steps:
     """Runs a scenario's steps in order against live hosts, one Observation each."""
 
-    def __init__(self, scenario, hosts, progress):
+    def __init__(self, scenario, hosts, progress, run_id):
         self.scenario = scenario
         self.hosts = hosts
         self.progress = progress
         self.agents = {}      # host name -> its current agent
         self.logs = {}        # host name -> every line to and from its agents
+        self.applied = {}     # step label -> (fault, context), until healed
+        self.run_id = run_id
 
     def agent(self, name):
         agent = self.agents.get(name)
@@ -119,8 +124,31 @@ class Steps:
                 args["want"] = [state] if isinstance(state, str) else state
             event = self.agents[step.host].call(step.wait, args, step.timeout)
             return outcome(step.wait, event), event
-        record = faults.build(step).apply(self.hosts[step.host], self.agents[step.host])
+        return self.fault(step)
+
+    def fault(self, step):
+        if step.fault == "heal":
+            fault, ctx = self.applied.pop(step.args["of"])
+            fault.revert(ctx)
+            return "ok", {"fault": f"healed step {step.args['of']}"}
+        fault = faults.build(step)
+        ctx = faults.FaultContext(host=self.hosts[step.host], agent=self.agents.get(step.host),
+                                  hosts=self.hosts, tag=f"tfl-{self.run_id}-{step.label}")
+        try:
+            record = fault.apply(ctx)
+        except RuntimeError as exc:  # the host refused (a rule, a qdisc): the step fails, the run goes on
+            return "ERROR", {"fault": f"{step.fault}: {exc}", "error": str(exc)}
+        self.applied[step.label] = (fault, ctx)
+        if fault.ends_processes:
+            self.agents.pop(step.host, None)  # its programs are gone; the next call starts a new one
         return ("ok" if record.ok else "ERROR"), {"fault": record.text}
+
+    def heal_all(self):
+        """Revert every fault still in place (the hosts are removed next, but a
+        netns or a reused host must not keep a rule)."""
+        while self.applied:
+            fault, ctx = self.applied.popitem()[1]
+            fault.revert(ctx)
 
     def run(self):
         observations = []
@@ -156,12 +184,18 @@ def run(scenario, backend, progress=lambda msg: None):
         progress("starting hosts")
         with deferred_interrupts():
             hosts = backend.up(topology(scenario, run_id))
-            captures = Captures({n: h for n, h in hosts.items() if scenario.hosts[n].capture})
+            progress("probing the kernel")
+            skipped = probes.missing(scenario, hosts)
+            captures = Captures({} if skipped else {n: h for n, h in hosts.items() if scenario.hosts[n].capture})
             progress("starting captures")
             captures.start()
         lap("setup")
-        steps = Steps(scenario, hosts, progress)
-        observations = steps.run()
+        steps = Steps(scenario, hosts, progress, run_id)
+        try:
+            observations = [] if skipped else steps.run()
+        finally:
+            with deferred_interrupts():
+                steps.heal_all()
         lap("steps")
         progress("collecting captures")
         with deferred_interrupts():
@@ -181,5 +215,5 @@ def run(scenario, backend, progress=lambda msg: None):
     return RunResult(
         scenario=scenario, run_id=run_id, env=env, timings=timings, observations=observations,
         verdict=judged, agent_logs={n: [line for log in logs for line in log] for n, logs in steps.logs.items()}, pcaps=pcaps,
-        addresses=addresses, segments=segments,
+        addresses=addresses, segments=segments, skipped=skipped,
     )

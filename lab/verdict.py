@@ -99,6 +99,13 @@ def connection(scenario, observations, sock):
     return None
 
 
+def on_connection(segment, ends):
+    """A TCP segment of the connection, or an ICMP error quoting one of its segments."""
+    if segment.icmp:
+        return {segment.sport, segment.dport} == {port for _, port in ends}
+    return {(segment.src, segment.sport), (segment.dst, segment.dport)} == ends
+
+
 def judge_rule(rule, scenario, observations, captures, addresses):
     """captures: {host: [Segment]}; addresses: {host: ip}."""
     seen_at = next((h for h in (rule.dst, rule.src) if h in captures), next(iter(captures), None))
@@ -113,8 +120,10 @@ def judge_rule(rule, scenario, observations, captures, addresses):
         if (rule.src is None or s.src == addresses[rule.src])
         and (rule.dst is None or s.dst == addresses[rule.dst])
         and all(flag in s.flags for flag in rule.flags)
+        and (rule.icmp is None or s.icmp == rule.icmp)
+        and (rule.retransmission is None or s.retransmission == rule.retransmission)
         and (rule.data is None or (s.length > 0) == rule.data)
-        and (ends is None or {(s.src, s.sport), (s.dst, s.dport)} == ends)
+        and (ends is None or on_connection(s, ends))
         and (since is None or s.ts >= since)
     ]
     never_connected = rule.sock is not None and ends is None  # the rule cannot be confirmed

@@ -62,7 +62,7 @@ class Process(ABC):
 
 class Host(ABC):
     name: str
-    address: str
+    address: str          # fixed for the run: it survives stop/start and disconnect/reconnect
 
     @abstractmethod
     def exec(self, argv: list[str]) -> ExecResult: ...
@@ -80,10 +80,27 @@ class Host(ABC):
         """Send signal (a name such as "SIGKILL") to a process inside the host."""
 
     @abstractmethod
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """The host vanishes: its processes and its kernel's sockets are gone."""
 
     @abstractmethod
-    def start(self) -> None: ...
+    def start(self) -> None:
+        """Bring a stopped host back, at the same address, with nothing running."""
+
+    @abstractmethod
+    def pause(self) -> None:
+        """Freeze the host's processes; its kernel still answers."""
+
+    @abstractmethod
+    def unpause(self) -> None: ...
+
+    @abstractmethod
+    def disconnect(self) -> None:
+        """Unplug the host from the lab network."""
+
+    @abstractmethod
+    def reconnect(self) -> None:
+        """Plug it back, at the same address."""
 
 
 class Sidecar(ABC):

@@ -173,11 +173,12 @@ class DockerSidecar(Sidecar):
 
 
 class DockerHost(Host):
-    def __init__(self, backend, name, container, address):
+    def __init__(self, backend, name, container, address, network):
         self.backend = backend
         self.container = container
         self.name = name
         self.address = address
+        self.network = network
 
     def exec(self, argv):
         rc, (out, err) = self.container.exec_run(argv, demux=True)
@@ -197,6 +198,26 @@ class DockerHost(Host):
 
     def start(self):
         self.container.start()
+
+    def pause(self):
+        self.container.pause()
+
+    def unpause(self):
+        try:
+            self.container.unpause()
+        except docker.errors.APIError as exc:
+            if "not paused" not in str(exc):
+                raise
+
+    def disconnect(self):
+        self.network.disconnect(self.container, force=True)
+
+    def reconnect(self):
+        try:
+            self.network.connect(self.container, ipv4_address=self.address)
+        except docker.errors.APIError as exc:
+            if "already exists" not in str(exc):
+                raise
 
 
 class DockerBackend(Backend):
@@ -246,15 +267,18 @@ class DockerBackend(Backend):
         self.run_labels = labels
         network = self.create_network(f"tfl-{topology.run_id}", labels)
 
+        subnet = ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])
+        # fixed addresses (.10, .11, ...): a restarted or reconnected host comes back at the same one
+        addresses = {spec.name: str(subnet[10 + i]) for i, spec in enumerate(topology.hosts)}
+
         def start_host(spec):
+            endpoint = self.client.api.create_endpoint_config(ipv4_address=addresses[spec.name])
             container = self.client.containers.run(
-                network=network.name, hostname=spec.name,
+                network=network.name, hostname=spec.name, networking_config={network.name: endpoint},
                 **run_kwargs(self.host_template, self.tags["host"],
                              f"tfl-{topology.run_id}-{spec.name}", labels, spec.caps),
             )
-            container.reload()
-            address = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
-            return spec.name, DockerHost(self, spec.name, container, address)
+            return spec.name, DockerHost(self, spec.name, container, addresses[spec.name], network)
 
         with ThreadPoolExecutor(max_workers=len(topology.hosts)) as pool:
             return dict(pool.map(start_host, topology.hosts))

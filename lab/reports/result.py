@@ -43,7 +43,9 @@ def record(result):
         ],
         "packets": {host: [s.as_dict() for s in segs] for host, segs in result.segments.items()},
         "verdict": {
-            "passed": v.passed,
+            "status": "skipped" if result.skipped else ("passed" if v.passed else "failed"),
+            "skipped": result.skipped,
+            "passed": v.passed and not result.skipped,
             "steps": [s.as_dict() for s in v.steps],
             "rules": [r.as_dict() for r in v.rules],
         },

@@ -51,6 +51,9 @@ def show(result, console=None):
     v, env = result.verdict, result.env
     console.print(f"[bold]{result.scenario.name}[/bold] — {result.scenario.summary}")
     console.print(f"kernel {env['kernel']} · {env['backend']} engine {env['engine']} · run {result.run_id}")
+    if result.skipped:
+        console.print(Text(f"SKIPPED: {result.skipped}", style="bold yellow"))
+        return
     console.print(steps_table(v))
     console.print(rules_table(v))
     for line in failures(v):

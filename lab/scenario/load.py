@@ -38,6 +38,17 @@ KIND_ARGS = {  # the arguments each step kind takes; * marks the required ones
     ("wait", "acked"): ["sock"],
     ("wait", "exit"): [],
     ("fault", "kill"): ["signal"],
+    ("fault", "drop"): ["peer", "port", "syn", "probability"],
+    ("fault", "reject"): ["with", "peer", "port", "syn"],
+    ("fault", "partition"): ["peer*"],
+    ("fault", "rate"): ["rate*", "burst", "latency"],
+    ("fault", "netem"): ["delay", "loss"],
+    ("fault", "stop"): [],
+    ("fault", "start"): [],
+    ("fault", "restart"): [],
+    ("fault", "pause"): [],
+    ("fault", "disconnect"): [],
+    ("fault", "heal"): ["of*"],
 }
 COMMON = {"host", "call", "wait", "fault", "id", "timeout", "expect", "why", "kernels"}
 NAMED_OUTCOMES = {"EOF", "ok", "TIMEOUT"}
@@ -183,8 +194,9 @@ class Loader:
                 self.step_fail(i, raw, kind, f"{kind} {raw[kind]} needs {a[:-1]!r}")
         if raw["host"] not in hosts:
             self.step_fail(i, raw, "host", f"unknown host {raw['host']!r} (hosts: {', '.join(hosts)})")
-        if "to" in raw and raw["to"] not in hosts:
-            self.step_fail(i, raw, "to", f"unknown host {raw['to']!r} (hosts: {', '.join(hosts)})")
+        for key in ("to", "peer"):
+            if key in raw and raw[key] not in hosts:
+                self.step_fail(i, raw, key, f"unknown host {raw[key]!r} (hosts: {', '.join(hosts)})")
         for name in list(raw.get("options", {})) + ([raw["option"]] if "option" in raw else []):
             if name not in SOCKET_OPTIONS:
                 self.step_fail(i, raw, "options" if "options" in raw else "option",
@@ -217,6 +229,7 @@ class Loader:
             self.fail(where, f"packet rule {i + 1}: max {high} is below min {low}")
         flags = raw.get("flags", [])
         return WireRule(line=line_of(self.root, where), why=raw["why"], src=raw.get("from"), dst=raw.get("to"),
+                        icmp=raw.get("icmp"), retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),
                         min=low, max=high)
@@ -231,6 +244,12 @@ class Loader:
             if s.id in ids:
                 self.fail(["steps", s.number - 1, "id"], f"step {s.number}: id {s.id!r} is used twice")
             ids += [s.id] if s.id else []
+        for s in steps:
+            if s.fault == "heal":
+                target = next((t for t in steps[:s.number - 1] if t.id == s.args["of"]), None)
+                if target is None or not target.fault or target.fault == "heal":
+                    self.fail(["steps", s.number - 1, "of"],
+                              f"step {s.number}: heal needs the id of an earlier fault step, not {s.args['of']!r}")
         labels = {str(s.number) for s in steps} | set(ids)
         sockets = {s.args.get("sock", "conn") for s in steps if s.call in ("connect", "accept")}
         packets = tuple(self.rule(i, raw, hosts, labels, sockets) for i, raw in enumerate(doc["packets"]))

@@ -63,7 +63,7 @@ class Step:
     host: str
     call: str | None = None    # listen, accept, connect, send, recv, shutdown, close, setsockopt, exit
     wait: str | None = None    # state, acked, exit
-    fault: str | None = None   # kill
+    fault: str | None = None   # kill, drop, reject, partition, rate, netem, stop, start, restart, pause, disconnect, heal
     args: dict = field(default_factory=dict)
     expect: Expect = Expect()
     id: str | None = None
@@ -88,12 +88,16 @@ class WireRule:
     sock: str | None = None    # only the connection of this named socket
     after: str | None = None   # step label: only packets from that step's start on
     data: bool | None = None   # with payload (True) or without (False)
+    icmp: str | None = None    # an ICMP destination-unreachable of this kind
+    retransmission: bool | None = None
     min: int = 0
     max: int | None = None
 
     @property
     def text(self):
-        parts = ["+".join(self.flags) or "any"]
+        parts = [f"ICMP {self.icmp}" if self.icmp else "+".join(self.flags) or "any"]
+        if self.retransmission is not None:
+            parts[0] += " retransmitted" if self.retransmission else " first sent"
         parts += [f"{self.src or '*'}→{self.dst or '*'}"]
         if self.sock:
             parts.append(f"on {self.sock}")

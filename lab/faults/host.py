@@ -1,0 +1,46 @@
+"""Faults on a whole host: it stops (vanishes from the network), restarts (same
+address, every socket forgotten), freezes (paused: its programs stop, its kernel
+still answers), or is unplugged from the network and plugged back."""
+
+from lab.faults.base import Fault, FaultRecord
+
+
+class Stop(Fault):
+    ends_processes = True
+
+    def apply(self, ctx):
+        ctx.host.stop()
+        return FaultRecord("stop", ctx.host.name, "stopped: the host and its kernel are gone")
+
+
+class Start(Fault):
+    def apply(self, ctx):
+        ctx.host.start()
+        return FaultRecord("start", ctx.host.name, f"started again at {ctx.host.address}")
+
+
+class Restart(Fault):
+    ends_processes = True
+
+    def apply(self, ctx):
+        ctx.host.stop()
+        ctx.host.start()
+        return FaultRecord("restart", ctx.host.name, f"restarted at {ctx.host.address}: all socket state lost")
+
+
+class Pause(Fault):
+    def apply(self, ctx):
+        ctx.host.pause()
+        return FaultRecord("pause", ctx.host.name, "processes frozen; the kernel still answers")
+
+    def revert(self, ctx):
+        ctx.host.unpause()
+
+
+class Disconnect(Fault):
+    def apply(self, ctx):
+        ctx.host.disconnect()
+        return FaultRecord("disconnect", ctx.host.name, "unplugged from the lab network")
+
+    def revert(self, ctx):
+        ctx.host.reconnect()

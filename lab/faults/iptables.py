@@ -1,0 +1,91 @@
+"""Firewall faults inside a host's own network namespace: DROP, REJECT, random loss, partition.
+
+Every rule sits on the receiving host's INPUT chain, where a firewall or a
+lossy link would meet the packet: a drop in the sender's own OUTPUT chain
+is a local transmit error to TCP (the sender retries as new data, nothing is
+retransmitted on the wire), not loss. Each rule carries a comment with the
+run and step, and revert deletes exactly the rules apply added.
+"""
+
+from lab.faults.base import Fault, FaultRecord
+
+REJECT_WITH = ("tcp-reset", "icmp-port-unreachable", "icmp-host-unreachable",
+               "icmp-net-unreachable", "icmp-admin-prohibited")
+
+
+def match(peer_address=None, port=None, syn=False):
+    argv = ["-p", "tcp"]
+    if peer_address:
+        argv += ["-s", peer_address]
+    if port:
+        argv += ["--dport", str(port)]
+    if syn:
+        argv += ["--syn"]
+    return argv
+
+
+class Rules(Fault):
+    """Base for faults that insert iptables rules and delete exactly them on revert."""
+    caps = ("NET_ADMIN",)
+
+    def __init__(self):
+        self.added = []  # (host, rule argv after the chain name)
+
+    def insert(self, ctx, host, rule):
+        rule = rule + ["-m", "comment", "--comment", ctx.tag]
+        done = host.exec(["iptables", "-I", "INPUT", "1", *rule])
+        if not done.succeeded:
+            raise RuntimeError(f"iptables on {host.name}: {done.stderr.strip()}")
+        self.added.append((host, rule))
+        return " ".join(rule[:-4])
+
+    def revert(self, ctx):
+        while self.added:
+            host, rule = self.added.pop()
+            host.exec(["iptables", "-D", "INPUT", *rule])  # an already-removed rule is fine
+
+
+class Drop(Rules):
+    """Drop TCP arriving at this host (optionally only from `peer`, to `port`, SYNs, or a share)."""
+
+    def __init__(self, peer=None, port=None, syn=False, probability=None):
+        super().__init__()
+        self.peer, self.port, self.syn, self.probability = peer, port, syn, probability
+
+    def apply(self, ctx):
+        peer = ctx.hosts[self.peer].address if self.peer else None
+        rule = match(peer, self.port, self.syn)
+        if self.probability is not None:
+            rule += ["-m", "statistic", "--mode", "random", "--probability", str(self.probability)]
+        return FaultRecord("drop", ctx.host.name, self.insert(ctx, ctx.host, rule + ["-j", "DROP"]))
+
+
+class Reject(Rules):
+    """Reject TCP arriving at this host with a RST or an ICMP error, as a firewall would."""
+
+    def __init__(self, reject_with="tcp-reset", peer=None, port=None, syn=False):
+        super().__init__()
+        self.reject_with, self.peer, self.port, self.syn = reject_with, peer, port, syn
+
+    def apply(self, ctx):
+        peer = ctx.hosts[self.peer].address if self.peer else None
+        rule = match(peer, self.port, self.syn) + ["-j", "REJECT", "--reject-with", self.reject_with]
+        return FaultRecord("reject", ctx.host.name, self.insert(ctx, ctx.host, rule))
+
+
+class Partition(Rules):
+    """Cut this host and `peer` apart: each drops on input what the other sends."""
+
+    def __init__(self, peer):
+        super().__init__()
+        self.peer = peer
+
+    @staticmethod
+    def hosts_touched(step):
+        return [step.host, step.args["peer"]]
+
+    def apply(self, ctx):
+        a, b = ctx.host, ctx.hosts[self.peer]
+        self.insert(ctx, a, ["-s", b.address, "-j", "DROP"])
+        self.insert(ctx, b, ["-s", a.address, "-j", "DROP"])
+        return FaultRecord("partition", a.name, f"{a.name} and {b.name} drop what the other sends")

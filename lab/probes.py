@@ -1,0 +1,37 @@
+"""Does this kernel have what a scenario's faults need? Asked inside a lab host.
+
+A feature is probed by doing the smallest real thing that needs it (and
+undoing it) in the host that will use it, since that is the kernel (and
+the namespace) the fault will meet. A missing feature makes the run
+SKIPPED with the feature named, never passed.
+"""
+
+from lab import faults
+
+PROBES = {  # feature -> (what it is, argv that needs it, argv that undoes it)
+    "netem": ("sch_netem (tc delay/loss)",
+              ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+              ["tc", "qdisc", "del", "dev", "lo", "root"]),
+}
+
+
+def required(scenario):
+    """[(host name, feature)] the scenario's faults need."""
+    needs = []
+    for step in scenario.steps:
+        if step.fault and step.fault != "heal":
+            needs += [(step.host, feature) for feature in faults.FAULTS[step.fault].requires]
+    return sorted(set(needs))
+
+
+def missing(scenario, hosts):
+    """A one-line reason naming every missing feature, or None when all are there."""
+    absent = []
+    for host_name, feature in required(scenario):
+        what, probe, undo = PROBES[feature]
+        done = hosts[host_name].exec(probe)
+        if done.succeeded:
+            hosts[host_name].exec(undo)
+        else:
+            absent.append(f"{what} is missing on this kernel ({done.stderr.strip() or done.stdout.strip()})")
+    return "; ".join(absent) or None
