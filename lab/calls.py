@@ -49,7 +49,7 @@ def outcome(op, event):
     if "exit" in event:
         return signal_name(event["exit"]) or f"exit {event['exit']}"
     ret = event.get("ret")
-    if op == "recv" and ret == 0:
+    if op in ("recv", "recvall") and ret == 0:
         return "EOF"
     return "ok" if ret is None else ret
 

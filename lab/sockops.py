@@ -86,6 +86,11 @@ def wait_readable(sock, timeout):
         raise CallTimeout()
 
 
+def partial(exc):
+    """How many bytes a sendall/recvall had moved when it failed."""
+    return {"partial": exc.sent} if hasattr(exc, "sent") else {}
+
+
 def endpoints(sock):
     local, peer = sock.getsockname(), sock.getpeername()
     return {"local": list(local[:2]), "peer": list(peer[:2])}
@@ -133,6 +138,35 @@ class Agent:
     def op_send(self, cmd):
         return self.sock(cmd).send(b"x" * cmd.get("bytes", 1)), {}
 
+    def op_sendall(self, cmd):
+        """send() until all `bytes` are queued; ret is the total (an error reports how far it got)."""
+        sock, total, chunk = self.sock(cmd), cmd["bytes"], b"x" * 65536
+        sent = 0
+        try:
+            while sent < total:
+                sent += sock.send(chunk[:min(len(chunk), total - sent)])
+        except OSError as exc:
+            exc.sent = sent
+            raise
+        return sent, {}
+
+    def op_recvall(self, cmd):
+        """recv() until `bytes` have arrived or EOF; ret is the total received."""
+        sock, total = self.sock(cmd), cmd["bytes"]
+        deadline = None if cmd.get("timeout") is None else time.monotonic() + cmd["timeout"]
+        got = 0
+        try:
+            while got < total:
+                wait_readable(sock, None if deadline is None else max(0.0, deadline - time.monotonic()))
+                data = sock.recv(min(1 << 20, total - got))
+                if not data:
+                    break
+                got += len(data)
+        except (OSError, CallTimeout) as exc:
+            exc.sent = got
+            raise
+        return got, {}
+
     def op_recv(self, cmd):
         sock = self.sock(cmd)
         wait_readable(sock, cmd.get("timeout"))
@@ -177,12 +211,12 @@ class Agent:
         try:
             ret, extra = getattr(self, "op_" + cmd["op"])(cmd)
             event.update(ret=ret, **extra)
-        except CallTimeout:
-            event["timeout"] = cmd.get("timeout")
+        except CallTimeout as exc:
+            event.update(timeout=cmd.get("timeout"), **partial(exc))
         except OSError as exc:
             if exc.errno is None:
                 raise
-            event.update(errno=errno.errorcode[exc.errno], strerror=os.strerror(exc.errno))
+            event.update(errno=errno.errorcode[exc.errno], strerror=os.strerror(exc.errno), **partial(exc))
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             event["error"] = str(exc.args[0]) if exc.args else repr(exc)
         event["end"] = clocks()

@@ -30,6 +30,8 @@ KIND_ARGS = {  # the arguments each step kind takes; * marks the required ones
     ("call", "connect"): ["to*", "port*", "sock", "options"],
     ("call", "send"): ["sock", "bytes"],
     ("call", "recv"): ["sock", "bytes"],
+    ("call", "sendall"): ["bytes*", "sock"],
+    ("call", "recvall"): ["bytes*", "sock"],
     ("call", "shutdown"): ["sock", "how"],
     ("call", "close"): ["sock"],
     ("call", "setsockopt"): ["option*", "value*", "sock"],
