@@ -64,11 +64,18 @@ def parse(pcap, addresses):
     """Segments in a pcap whose both ends are in `addresses`, in capture order."""
     segments = []
     sent = {}  # flow -> (first seq, end of the sequence space sent so far, relative)
+    arrived = {}  # (ip id, header bytes past the TTL) -> TTL: to spot a router's forwarded copy
     reader = dpkt.pcap.Reader(io.BytesIO(pcap))
     for ts, frame in reader:
         ip = dpkt.ethernet.Ethernet(frame).data
         if not isinstance(ip, dpkt.ip.IP):
             continue
+        # A router captures each packet it forwards twice on one interface: as it came in
+        # and as it went out, one hop older. Keep the first.
+        key = (ip.id, ip.src, ip.dst, bytes(ip.data)[:16])
+        if arrived.get(key) == ip.ttl + 1:
+            continue
+        arrived[key] = ip.ttl
         src, dst = socket.inet_ntoa(ip.src), socket.inet_ntoa(ip.dst)
         if src not in addresses or dst not in addresses:
             continue

@@ -18,7 +18,7 @@ from lab import faults, packets, probes, verdict
 from lab.backends.base import HostSpec, Topology
 from lab.calls import Agent, outcome
 from lab.capture import Captures
-from lab.errors import StepTimeout
+from lab.errors import SetupError, StepTimeout
 from lab.scenario.model import parse_version
 from lab.verdict import Observation
 
@@ -75,9 +75,26 @@ def topology(scenario, run_id):
             fault = faults.FAULTS[step.fault]
             for name in fault.hosts_touched(step):
                 caps[name] |= set(fault.caps)
+    for name, opts in scenario.hosts.items():
+        if opts.via:
+            caps[name].add("NET_ADMIN")  # to add its routes through the router
     return Topology(run_id=run_id, hosts=tuple(
-        HostSpec(name, tuple(sorted(caps[name])), opts.capture) for name, opts in scenario.hosts.items()
+        HostSpec(name, tuple(sorted(caps[name])), opts.capture, opts.router, opts.via is not None)
+        for name, opts in scenario.hosts.items()
     ))
+
+
+def route_through_routers(scenario, hosts):
+    """Each host with `via` reaches every other non-router host through its router."""
+    for name, opts in scenario.hosts.items():
+        if not opts.via:
+            continue
+        for other, other_opts in scenario.hosts.items():
+            if other != name and not other_opts.router:
+                done = hosts[name].exec(["ip", "route", "add", f"{hosts[other].address}/32",
+                                         "via", hosts[opts.via].address])
+                if not done.succeeded:
+                    raise SetupError(f"cannot route {name} to {other} via {opts.via}: {done.stderr.strip()}")
 
 
 class Steps:
@@ -184,6 +201,7 @@ def run(scenario, backend, progress=lambda msg: None):
         progress("starting hosts")
         with deferred_interrupts():
             hosts = backend.up(topology(scenario, run_id))
+            route_through_routers(scenario, hosts)
             progress("probing the kernel")
             skipped = probes.missing(scenario, hosts)
             captures = Captures({} if skipped else {n: h for n, h in hosts.items() if scenario.hosts[n].capture})

@@ -29,6 +29,8 @@ class Pkt:
     captured: int | None = None  # payload bytes actually in the frame (snap length); None: all
     seq: int = 1000
     ack: int = 0
+    ttl: int = 64
+    ip_id: int = 0
 
 
 def tcp_frame(p):
@@ -39,7 +41,7 @@ def tcp_frame(p):
     tcp = dpkt.tcp.TCP(sport=p.sport, dport=p.dport, seq=p.seq, ack=p.ack, flags=flags,
                        win=64240, data=b"x" * p.length)
     ip = dpkt.ip.IP(src=socket.inet_aton(p.src), dst=socket.inet_aton(p.dst), p=dpkt.ip.IP_PROTO_TCP,
-                    ttl=64, data=tcp)
+                    ttl=p.ttl, id=p.ip_id, data=tcp)
     ip.len = len(ip)  # fixes the total length before any cut, as the sender's header said
     frame = bytes(dpkt.ethernet.Ethernet(src=MAC_A, dst=MAC_B, type=dpkt.ethernet.ETH_TYPE_IP, data=ip))
     if p.captured is not None:

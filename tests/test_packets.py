@@ -69,3 +69,11 @@ def test_noise_only_gives_nothing():
 
 def test_empty_address_set_keeps_nothing():
     assert packets.parse(build([Pkt(1.0, CLIENT, SERVER, 40000, 7000, ("SYN",))]), set()) == []
+
+
+def test_a_routers_forwarded_copy_is_kept_once_but_a_real_retransmission_is_kept():
+    hop = dict(src="10.0.0.10", dst="10.0.0.12", sport=40000, dport=7000, flags=("SYN",), ip_id=7)
+    pcap = build([Pkt(1.0, ttl=64, **hop), Pkt(1.0001, ttl=63, **hop),       # in, and out one hop older
+                  Pkt(2.0, ttl=64, **{**hop, "ip_id": 8})])                  # the SYN sent again
+    segments = packets.parse(pcap, {"10.0.0.10", "10.0.0.12"})
+    assert [s.retransmission for s in segments] == [False, True]

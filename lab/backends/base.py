@@ -32,6 +32,8 @@ class HostSpec:
     name: str
     caps: tuple = ()         # capabilities beyond none, e.g. ("NET_ADMIN",)
     captured: bool = True    # run a tcpdump beside it
+    router: bool = False     # forwards between the others: ip_forward on, redirects off
+    routed: bool = False     # takes no redirects (its routes go through a router)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Process(ABC):
 class Host(ABC):
     name: str
     address: str          # fixed for the run: it survives stop/start and disconnect/reconnect
+    router: bool          # packets between others pass through it (faults use FORWARD)
 
     @abstractmethod
     def exec(self, argv: list[str]) -> ExecResult: ...

@@ -56,6 +56,20 @@ def run_kwargs(template, image, name, labels, extra_caps=()):
     return dict(kwargs, image=image, name=name, labels={**template.get("labels", {}), **labels}, detach=True)
 
 
+def sysctls(spec):
+    """Kernel settings of a router and of the hosts routed through it (set at creation:
+    /proc/sys is read-only inside a container)."""
+    values = {}
+    if spec.router:
+        values["net.ipv4.ip_forward"] = "1"
+    if spec.router or spec.routed:
+        # redirects would tell the hosts to bypass the router on their shared network
+        for scope in ("all", "default", "eth0"):  # eth0 exists before "default" is applied
+            values[f"net.ipv4.conf.{scope}.send_redirects"] = "0"
+            values[f"net.ipv4.conf.{scope}.accept_redirects"] = "0"
+    return values
+
+
 def connect():
     """A client for the engine, or one clear line on why there is none."""
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
@@ -173,12 +187,13 @@ class DockerSidecar(Sidecar):
 
 
 class DockerHost(Host):
-    def __init__(self, backend, name, container, address, network):
+    def __init__(self, backend, name, container, address, network, router=False):
         self.backend = backend
         self.container = container
         self.name = name
         self.address = address
         self.network = network
+        self.router = router
 
     def exec(self, argv):
         rc, (out, err) = self.container.exec_run(argv, demux=True)
@@ -275,10 +290,11 @@ class DockerBackend(Backend):
             endpoint = self.client.api.create_endpoint_config(ipv4_address=addresses[spec.name])
             container = self.client.containers.run(
                 network=network.name, hostname=spec.name, networking_config={network.name: endpoint},
+                sysctls=sysctls(spec) or None,
                 **run_kwargs(self.host_template, self.tags["host"],
                              f"tfl-{topology.run_id}-{spec.name}", labels, spec.caps),
             )
-            return spec.name, DockerHost(self, spec.name, container, addresses[spec.name], network)
+            return spec.name, DockerHost(self, spec.name, container, addresses[spec.name], network, spec.router)
 
         with ThreadPoolExecutor(max_workers=len(topology.hosts)) as pool:
             return dict(pool.map(start_host, topology.hosts))

@@ -1,7 +1,7 @@
 """Firewall faults inside a host's own network namespace: DROP, REJECT, random loss, partition.
 
-Every rule sits on the receiving host's INPUT chain, where a firewall or a
-lossy link would meet the packet: a drop in the sender's own OUTPUT chain
+Every rule sits on the receiving host's INPUT chain (a router's FORWARD
+chain: the firewall in the path), where a firewall or a lossy link would meet the packet: a drop in the sender's own OUTPUT chain
 is a local transmit error to TCP (the sender retries as new data, nothing is
 retransmitted on the wire), not loss. Each rule carries a comment with the
 run and step, and revert deletes exactly the rules apply added.
@@ -32,17 +32,18 @@ class Rules(Fault):
         self.added = []  # (host, rule argv after the chain name)
 
     def insert(self, ctx, host, rule):
+        chain = "FORWARD" if host.router else "INPUT"
         rule = rule + ["-m", "comment", "--comment", ctx.tag]
-        done = host.exec(["iptables", "-I", "INPUT", "1", *rule])
+        done = host.exec(["iptables", "-I", chain, "1", *rule])
         if not done.succeeded:
             raise RuntimeError(f"iptables on {host.name}: {done.stderr.strip()}")
-        self.added.append((host, rule))
-        return " ".join(rule[:-4])
+        self.added.append((host, chain, rule))
+        return f"{chain} " + " ".join(rule[:-4])
 
     def revert(self, ctx):
         while self.added:
-            host, rule = self.added.pop()
-            host.exec(["iptables", "-D", "INPUT", *rule])  # an already-removed rule is fine
+            host, chain, rule = self.added.pop()
+            host.exec(["iptables", "-D", chain, *rule])  # an already-removed rule is fine
 
 
 class Drop(Rules):

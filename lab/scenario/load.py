@@ -240,6 +240,9 @@ class Loader:
         if expected_name and doc["name"] != expected_name:
             self.fail(["name"], f"name {doc['name']!r} must match the file name {expected_name!r}")
         hosts = {name: HostOptions(**(opts or {})) for name, opts in doc["hosts"].items()}
+        for name, opts in hosts.items():
+            if opts.via is not None and (opts.via not in hosts or not hosts[opts.via].router):
+                self.fail(["hosts", name, "via"], f"host {name}: via {opts.via!r} must name a host with router: true")
         steps = tuple(self.step(i, raw, hosts) for i, raw in enumerate(doc["steps"]))
         ids = []
         for s in steps:

@@ -118,6 +118,8 @@ class WireRule:
 class HostOptions:
     sigpipe: str = "ignore"    # or "default": a write to a reset socket kills the agent
     capture: bool = True
+    router: bool = False       # forwards packets between the others; its faults sit on FORWARD
+    via: str | None = None     # reach every other host through this router
 
 
 @dataclass(frozen=True)
