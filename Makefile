@@ -3,6 +3,7 @@
 #   make scenarios                   run the whole catalogue (JUnit XML in runs/)
 #   make test                        unit and integration tests, then the catalogue
 #   make bench                       time a warm run, phase by phase
+#   make readme                      regenerate the README's catalogue table
 #   make clean                       remove what killed runs left, and runs/
 #   make distclean                   also the images and the virtual environment
 # Each target sets up what it needs (.venv, images) when missing, and nothing when present.
@@ -16,7 +17,7 @@ NAME    ?= crash-reset
 REPEAT  ?= 20
 NAMES   ?= $(NAME)
 
-.PHONY: scenario scenarios test bench images clean distclean setup
+.PHONY: scenario scenarios test bench images readme clean distclean setup
 
 setup: $(STAMP) images
 
@@ -42,6 +43,9 @@ test: setup
 
 bench: setup
 	$(PY) tests/bench.py $(NAMES) --repeat $(REPEAT)
+
+readme: $(STAMP)
+	$(PY) -c 'import pathlib, lab.catalogue as c; p = pathlib.Path("README.md"); p.write_text(c.readme_with_catalogue(p.read_text()))'
 
 clean:
 	@if [ -x $(PY) ]; then $(LAB) clean; fi

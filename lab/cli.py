@@ -1,7 +1,8 @@
 """lab: run TCP failure scenarios and show what each socket call saw.
 
     lab run NAME [NAME...]   run scenarios; exit 0 all passed, 1 a failed expectation
-    lab list                 the catalogue, one line each
+    lab list                 the catalogue, one line each (faults, kernel features here)
+    lab catalogue            the catalogue as a Markdown table (the README's)
     lab show NAME            a scenario's story, steps and expectations
     lab images               build the images (only what is missing)
     lab clean                remove whatever killed runs left behind
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from lab.errors import LabError
 from lab.scenario import load as loader
@@ -48,9 +50,39 @@ def cmd_run(args, console):
 
 
 def cmd_list(args, console):
-    for name in loader.known_names():
-        s = loader.load(loader.path_for(name))
-        console.print(f"[bold]{name:<22}[/bold] {s.summary}", highlight=False, soft_wrap=True)
+    from lab import catalogue
+    scenarios = catalogue.scenarios()
+    status = {} if args.no_probe else probe_features({f for s in scenarios for f in catalogue.features_of(s)}, args)
+    for s in scenarios:
+        needs = [f"{f}: {'missing' if status.get(f) else 'present' if f in status else 'not probed'}"
+                 for f in catalogue.features_of(s)]
+        extra = " · ".join(filter(None, [", ".join(catalogue.faults_of(s)), ", ".join(needs)]))
+        console.print(f"[bold]{s.name:<22}[/bold] {escape(s.summary)} [dim]{escape(extra and '[' + extra + ']')}[/dim]",
+                      highlight=False, soft_wrap=True)
+    return 0
+
+
+def probe_features(features, args):
+    """{feature: None if present else the reason}, probed in a throwaway lab host."""
+    if not features:
+        return {}
+    from lab import probes, runner
+    from lab.backends import get_backend
+    from lab.backends.base import HostSpec, Topology
+    backend = get_backend(args.backend)
+    run_id = runner.new_run_id()
+    try:
+        with runner.deferred_interrupts():
+            host = backend.up(Topology(run_id, (HostSpec("probe", caps=("NET_ADMIN",), captured=False),)))["probe"]
+        return {f: probes.check(host, f) for f in sorted(features)}
+    finally:
+        with runner.deferred_interrupts():
+            backend.down(run_id)
+
+
+def cmd_catalogue(args, console):
+    from lab import catalogue
+    print(catalogue.markdown())
     return 0
 
 
@@ -96,7 +128,10 @@ def parser():
     run.add_argument("names", nargs="+", metavar="NAME")
     run.add_argument("--out", type=Path, default=RUNS, help="where run directories go")
     run.set_defaults(fn=cmd_run)
-    sub.add_parser("list", help="the catalogue").set_defaults(fn=cmd_list)
+    listing = sub.add_parser("list", help="the catalogue, with the kernel features each scenario needs")
+    listing.add_argument("--no-probe", action="store_true", help="do not start a host to probe kernel features")
+    listing.set_defaults(fn=cmd_list)
+    sub.add_parser("catalogue", help="the catalogue as a Markdown table").set_defaults(fn=cmd_catalogue)
     show = sub.add_parser("show", help="a scenario's story, steps and expectations")
     show.add_argument("name", metavar="NAME")
     show.set_defaults(fn=cmd_show)

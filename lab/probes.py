@@ -24,14 +24,17 @@ def required(scenario):
     return sorted(set(needs))
 
 
+def check(host, feature):
+    """None if the host's kernel has the feature, else why not (one line)."""
+    what, probe, undo = PROBES[feature]
+    done = host.exec(probe)
+    if done.succeeded:
+        host.exec(undo)
+        return None
+    return f"{what} is missing on this kernel ({done.stderr.strip() or done.stdout.strip()})"
+
+
 def missing(scenario, hosts):
     """A one-line reason naming every missing feature, or None when all are there."""
-    absent = []
-    for host_name, feature in required(scenario):
-        what, probe, undo = PROBES[feature]
-        done = hosts[host_name].exec(probe)
-        if done.succeeded:
-            hosts[host_name].exec(undo)
-        else:
-            absent.append(f"{what} is missing on this kernel ({done.stderr.strip() or done.stdout.strip()})")
+    absent = [reason for host_name, feature in required(scenario) if (reason := check(hosts[host_name], feature))]
     return "; ".join(absent) or None

@@ -67,6 +67,11 @@ class RunResult:
     skipped: str | None = None   # why the scenario could not run here
     directory: Path | None = None
 
+    @property
+    def host_addresses(self):
+        """{host: (addresses,)}, the form packet analysis takes."""
+        return {name: (address,) for name, address in self.addresses.items()}
+
 
 def topology(scenario, run_id):
     caps = {name: set() for name in scenario.hosts}

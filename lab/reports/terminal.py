@@ -34,6 +34,21 @@ def rules_table(verdict):
     return table
 
 
+def wire_table(result):
+    from lab.wire import summarize
+    table = Table(title="What crossed the wire (each capture)", title_justify="left", expand=False)
+    table.add_column("capture")
+    table.add_column("direction", no_wrap=True)
+    for col in ("pkts", "SYN", "FIN", "RST", "data", "rexmit", "ICMP"):
+        table.add_column(col)
+    for host, segments in result.segments.items():
+        for row in summarize(segments, result.host_addresses):
+            icmp = ", ".join(f"{n}×{k}" for k, n in row["icmp"].items())
+            table.add_row(host, row["direction"], *(str(row[k]) for k in
+                          ("packets", "SYN", "FIN", "RST", "data", "retransmitted")), icmp)
+    return table
+
+
 def failures(verdict):
     """The reasons behind each failed step, for the lines under the tables."""
     lines = []
@@ -56,6 +71,7 @@ def show(result, console=None):
         return
     console.print(steps_table(v))
     console.print(rules_table(v))
+    console.print(wire_table(result))
     for line in failures(v):
         console.print(f"[red]{line}[/red]")
     t = result.timings

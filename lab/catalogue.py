@@ -1,0 +1,36 @@
+"""The catalogue as a table: for `lab list`, and the README's section between its markers.
+
+`python -m lab catalogue` prints the Markdown; `make readme` writes it into
+README.md, and a test fails when the README and the scenario files differ.
+"""
+
+from lab.scenario.load import known_names, load, path_for
+from lab import probes
+
+BEGIN, END = "<!-- catalogue: made by `make readme` from scenarios/*.yaml -->", "<!-- /catalogue -->"
+
+
+def scenarios():
+    return [load(path_for(name)) for name in known_names()]
+
+
+def faults_of(scenario):
+    return sorted({s.fault for s in scenario.steps if s.fault and s.fault != "heal"})
+
+
+def features_of(scenario):
+    return sorted({feature for _, feature in probes.required(scenario)})
+
+
+def markdown():
+    rows = ["| scenario | what it shows | faults | needs |", "|---|---|---|---|"]
+    for s in scenarios():
+        rows.append(f"| `{s.name}` | {s.summary} | {', '.join(faults_of(s)) or '—'} | "
+                    f"{', '.join(features_of(s)) or '—'} |")
+    return "\n".join(rows)
+
+
+def readme_with_catalogue(readme):
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{markdown()}\n{END}{tail}"

@@ -1,0 +1,35 @@
+"""What crossed the wire, counted per direction: the packet analysis behind every scenario.
+
+    >>> from lab.packets import Segment
+    >>> seg = Segment(ts=0, src="10.0.0.2", dst="10.0.0.3", sport=1, dport=2, flags=("SYN",), seq=0, ack=0, length=0)
+    >>> summarize([seg, seg], {"client": ("10.0.0.2",), "server": ("10.0.0.3",)})[0]["SYN"]
+    2
+"""
+
+from collections import Counter
+
+COUNTED = ("SYN", "FIN", "RST")
+
+
+def name_of(address, addresses):
+    return next((name for name, addrs in addresses.items() if address in addrs), address)
+
+
+def summarize(segments, addresses):
+    """[{direction, packets, SYN, FIN, RST, data, retransmitted, icmp}] in order of first appearance.
+
+    addresses: {host name: (its addresses,)}.
+    """
+    rows = {}
+    for s in segments:
+        direction = f"{name_of(s.src, addresses)}→{name_of(s.dst, addresses)}"
+        row = rows.setdefault(direction, {"direction": direction, "packets": 0, **dict.fromkeys(COUNTED, 0),
+                                          "data": 0, "retransmitted": 0, "icmp": Counter()})
+        row["packets"] += 1
+        for flag in COUNTED:
+            row[flag] += flag in s.flags
+        row["data"] += s.length > 0
+        row["retransmitted"] += s.retransmission
+        if s.icmp:
+            row["icmp"][s.icmp] += 1
+    return [{**row, "icmp": dict(row["icmp"])} for row in rows.values()]
