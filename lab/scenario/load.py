@@ -262,6 +262,17 @@ class Loader:
                         story=doc["story"].strip(), hosts=hosts, steps=steps, packets=packets)
 
 
+def integral(value):
+    """JSON Schema takes 7000.0 for an integer; make it one (bools stay bools)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value
+
+
 def load_text(text, source, expected_name=None):
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -269,7 +280,8 @@ def load_text(text, source, expected_name=None):
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise ScenarioError(f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise ScenarioError(f"{source}:{line}: not valid YAML: {problem}") from None
     if not isinstance(doc, dict):
         raise ScenarioError(f"{source}:1: a scenario is a mapping with keys "
                             f"{', '.join(SCHEMA['required'])}")
@@ -282,4 +294,4 @@ def load_text(text, source, expected_name=None):
         where = schema_error_path(err)
         prefix = f"step {where[1] + 1}: " if where[:1] == ["steps"] and len(where) > 1 else ""
         raise ScenarioError(f"{source}:{line_of(root, where)}: {prefix}{describe_schema_error(err)}")
-    return Loader(source, root).scenario(doc, expected_name)
+    return Loader(source, root).scenario(integral(doc), expected_name)
