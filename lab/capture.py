@@ -6,9 +6,15 @@ line, so no packet of the experiment is missed at the start, and its last
 steps wait on observable conditions, so none is missed at the end.
 """
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
+from lab import packets
+from lab.errors import SetupError
+
 LISTENING = "listening on"
+# tcpdump stops after this many packets (-c): a runaway scenario cannot fill the disk
+MAX_PACKETS = int(os.environ.get("LAB_CAPTURE_PACKETS", "100000"))
 
 
 class Captures:
@@ -19,7 +25,7 @@ class Captures:
 
     def start(self, timeout=10.0):
         def start_one(name):
-            sidecar = self.hosts[name].start_capture()
+            sidecar = self.hosts[name].start_capture(MAX_PACKETS)
             self.sidecars[name] = sidecar
             sidecar.wait_for_output(LISTENING, timeout)
 
@@ -28,7 +34,12 @@ class Captures:
     def stop(self, timeout=10.0):
         """Stop every tcpdump and return {host name: pcap bytes}."""
         self._each(lambda name: self.sidecars[name].stop(timeout), list(self.sidecars))
-        return {name: sidecar.copy_out(sidecar.path) for name, sidecar in self.sidecars.items()}
+        pcaps = {name: sidecar.copy_out(sidecar.path) for name, sidecar in self.sidecars.items()}
+        for name, pcap in pcaps.items():
+            if packets.count(pcap) >= MAX_PACKETS:
+                raise SetupError(f"the capture beside {name} hit its cap of {MAX_PACKETS} packets, so it is "
+                                 "incomplete; raise LAB_CAPTURE_PACKETS or make the scenario move less data")
+        return pcaps
 
     @staticmethod
     def _each(fn, names):

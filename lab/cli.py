@@ -40,8 +40,9 @@ def cmd_run(args, console):
         backend = get_backend(args.backend, say=console.print)
         all_passed = True
         for scenario in scenarios:
+            directory = result_file.open_run(args.out, scenario)
             res = runner.run(scenario, backend, progress=lambda msg: status.update(f"{scenario.name}: {msg}"))
-            result_file.write(res, args.out)
+            result_file.write(res, directory)
             status.stop()
             terminal.show(res, console)
             status.start()
@@ -119,9 +120,16 @@ def cmd_clean(args, console):
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line, exit 2, like every other bad input (argparse would add the usage)."""
+        print(f"lab: {message} (see `lab --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def parser():
     from lab.runner import RUNS
-    p = argparse.ArgumentParser(prog="lab", description=__doc__.splitlines()[0])
+    p = Parser(prog="lab", description=__doc__.splitlines()[0])
     p.add_argument("--backend", default="docker", help="where hosts run (default: docker)")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios and print their verdicts")

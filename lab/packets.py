@@ -49,6 +49,11 @@ class Segment:
         return {**asdict(self), "summary": self.summary}
 
 
+def count(pcap):
+    """How many frames a pcap holds (noise included)."""
+    return sum(1 for _ in dpkt.pcap.Reader(io.BytesIO(pcap)))
+
+
 def icmp_segment(ts, src, dst, icmp):
     """An ICMP error, carrying the ports and sequence number of the TCP segment it quotes."""
     name = ICMP_NAMES.get((icmp.type, icmp.code), f"type {icmp.type} code {icmp.code}")

@@ -68,8 +68,9 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self):
         backend = require_engine(self.config.getoption("lab_backend"))
+        directory = result_file.open_run(Path(self.config.getoption("lab_out")), self.scenario)
         res = runner.run(self.scenario, backend)
-        directory = result_file.write(res, Path(self.config.getoption("lab_out")))
+        result_file.write(res, directory)
         self.user_properties += [
             ("kernel", res.env["kernel"]), ("backend", res.env["backend"]), ("run_dir", str(directory)),
             *[(f"pcap_{host}", str(directory / f"{host}.pcap")) for host in res.pcaps],

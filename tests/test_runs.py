@@ -36,7 +36,9 @@ def test_crash_reset_reports_eof_then_epipe_with_the_clients_rst(backend, tmp_pa
     rsts = [s for s in res.segments["server"] if "RST" in s.flags]
     assert rsts and all(s.src == client and s.dst == server for s in rsts)
 
-    directory = result_file.write(res, tmp_path)
+    directory = result_file.open_run(tmp_path, res.scenario)
+    assert json.loads((directory / "result.json").read_text())["complete"] is False
+    result_file.write(res, directory)
     record = json.loads((directory / "result.json").read_text())
     assert record["verdict"]["passed"] is True and record["complete"] is True
     assert record["environment"]["kernel"] == backend.describe()["kernel"]

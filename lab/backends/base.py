@@ -75,8 +75,8 @@ class Host(ABC):
         """Start argv inside the host with stdin/stdout connected to us."""
 
     @abstractmethod
-    def start_capture(self) -> "Sidecar":
-        """Start tcpdump beside the host, sharing its network namespace only."""
+    def start_capture(self, max_packets: int) -> "Sidecar":
+        """Start tcpdump beside the host, sharing its network namespace only; it stops after max_packets."""
 
     @abstractmethod
     def kill(self, pid: int, signal: str) -> ExecResult:

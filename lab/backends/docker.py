@@ -202,8 +202,8 @@ class DockerHost(Host):
     def spawn(self, argv):
         return DockerProcess(self.backend.client, self.container, argv)
 
-    def start_capture(self):
-        return self.backend.start_capture(self.container)
+    def start_capture(self, max_packets):
+        return self.backend.start_capture(self.container, max_packets)
 
     def kill(self, pid, signal):
         return self.exec(["kill", "-s", signal.removeprefix("SIG"), str(pid)])
@@ -299,9 +299,10 @@ class DockerBackend(Backend):
         with ThreadPoolExecutor(max_workers=len(topology.hosts)) as pool:
             return dict(pool.map(start_host, topology.hosts))
 
-    def start_capture(self, container):
+    def start_capture(self, container, max_packets):
         kwargs = run_kwargs(self.capture_template, self.tags["capture"],
                             f"{container.name}-capture", self.run_labels)
+        kwargs["command"] = [*kwargs["command"], "-c", str(max_packets)]
         sidecar = self.client.containers.run(network_mode=f"container:{container.id}", **kwargs)
         return DockerSidecar(sidecar, kwargs["command"])
 

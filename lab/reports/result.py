@@ -1,5 +1,10 @@
 """Write a run's directory: runs/<UTC time>-<name>/ with result.json, pcaps, agent logs.
 
+The directory is opened before the run with a result.json that says
+`"complete": false`; only a finished run replaces it (atomically) with the
+full record. A run killed half-way leaves a directory marked incomplete,
+never one that could be taken for a result.
+
 result.json is the record other tools read: the scenario, the environment
 (kernel, engine, image ids), timings, every observation with its raw agent
 event, every packet rule with the packets that matched, and the verdict.
@@ -12,6 +17,23 @@ from lab.scenario.model import parse_version
 from lab.wire import summarize
 
 FORMAT = 1
+
+
+def open_run(root, scenario):
+    """Create the run's directory, marked incomplete until `write` completes it."""
+    path = run_directory(root, scenario.name)
+    write_json(path / "result.json", {
+        "format": FORMAT, "complete": False,
+        "scenario": {"name": scenario.name, "path": scenario.path, "summary": scenario.summary},
+        "started": datetime.now(timezone.utc).isoformat(),
+    })
+    return path
+
+
+def write_json(path, data):
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)  # atomic: a reader sees the old file or the new one, never half of one
 
 
 def run_directory(root, name):
@@ -56,12 +78,12 @@ def record(result):
     }
 
 
-def write(result, root):
-    path = run_directory(root, result.scenario.name)
+def write(result, path):
+    """Complete the run directory `path` (from open_run) with the run's files and record."""
     for host, pcap in result.pcaps.items():
         (path / f"{host}.pcap").write_bytes(pcap)
     for host, log in result.agent_logs.items():
         (path / f"agent-{host}.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
-    (path / "result.json").write_text(json.dumps(record(result), indent=2) + "\n")
+    write_json(path / "result.json", record(result))
     result.directory = path
     return path
