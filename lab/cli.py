@@ -5,7 +5,7 @@
     lab catalogue            the catalogue as a Markdown table (the README's)
     lab show NAME            a scenario's story, steps and expectations
     lab images               build the images (only what is missing)
-    lab clean                remove whatever killed runs left behind
+    lab clean [--all]        remove what killed runs left behind (--all: running ones too)
 
 Exit status 2: bad input (scenario file, name, argument) or an environment
 that cannot run the lab (engine unreachable, build failed): one line on stderr.
@@ -40,8 +40,10 @@ def cmd_run(args, console):
         backend = get_backend(args.backend, say=console.print)
         all_passed = True
         for scenario in scenarios:
-            directory = result_file.open_run(args.out, scenario)
-            res = runner.run(scenario, backend, progress=lambda msg: status.update(f"{scenario.name}: {msg}"))
+            run_id = runner.new_run_id()
+            directory = result_file.open_run(args.out, scenario, run_id)
+            res = runner.run(scenario, backend, progress=lambda msg: status.update(f"{scenario.name}: {msg}"),
+                             run_id=run_id)
             result_file.write(res, directory)
             status.stop()
             terminal.show(res, console)
@@ -113,7 +115,7 @@ def cmd_images(args, console):
 
 def cmd_clean(args, console):
     from lab.backends import get_backend
-    removed = get_backend(args.backend).clean()
+    removed = get_backend(args.backend).clean(everything=args.all)
     for item in removed:
         console.print(f"removed {item}")
     console.print(f"{len(removed)} leftovers removed")
@@ -144,7 +146,9 @@ def parser():
     show.add_argument("name", metavar="NAME")
     show.set_defaults(fn=cmd_show)
     sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)
-    sub.add_parser("clean", help="remove what killed runs left").set_defaults(fn=cmd_clean)
+    clean = sub.add_parser("clean", help="remove what killed runs left")
+    clean.add_argument("--all", action="store_true", help="also the runs of lab processes still running")
+    clean.set_defaults(fn=cmd_clean)
     return p
 
 

@@ -68,8 +68,9 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self):
         backend = require_engine(self.config.getoption("lab_backend"))
-        directory = result_file.open_run(Path(self.config.getoption("lab_out")), self.scenario)
-        res = runner.run(self.scenario, backend)
+        run_id = runner.new_run_id()
+        directory = result_file.open_run(Path(self.config.getoption("lab_out")), self.scenario, run_id)
+        res = runner.run(self.scenario, backend, run_id=run_id)
         result_file.write(res, directory)
         self.user_properties += [
             ("kernel", res.env["kernel"]), ("backend", res.env["backend"]), ("run_dir", str(directory)),

@@ -187,9 +187,9 @@ class Steps:
         return observations
 
 
-def run(scenario, backend, progress=lambda msg: None):
+def run(scenario, backend, progress=lambda msg: None, run_id=None):
     """Run one scenario on a backend; return its RunResult (not yet written anywhere)."""
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     timings = {}
     clock = time.monotonic()
 

@@ -133,8 +133,8 @@ class Backend(ABC):
         """Remove everything labelled with run_id; tolerate what is already gone."""
 
     @abstractmethod
-    def clean(self) -> list[str]:
-        """Remove whatever any run left; return what was removed."""
+    def clean(self, everything: bool = False) -> list[str]:
+        """Remove what runs left (sparing live processes' runs unless everything); return what was removed."""
 
     @abstractmethod
     def describe(self) -> dict:

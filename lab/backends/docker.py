@@ -16,6 +16,7 @@ import ipaddress
 import os
 import queue
 import random
+import socket
 import struct
 import tarfile
 import threading
@@ -33,6 +34,7 @@ from lab import images
 from lab.backends.base import LABEL, Backend, ExecResult, Host, Process, Sidecar
 from lab.errors import SetupError, StepTimeout
 
+OWNER = "tcp-fault-lab.owner"  # host:pid of the process running the run
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 SUBNET_POOL = os.environ.get("LAB_SUBNET_POOL", "10.213.0.0/16")
 # compose keys this module knows how to pass on; any other is refused rather than ignored
@@ -54,6 +56,20 @@ def run_kwargs(template, image, name, labels, extra_caps=()):
     kwargs = {k: v for k, v in template.items() if k in COMPOSE_KEYS - {"image", "labels"}}
     kwargs["cap_add"] = sorted(set(template.get("cap_add", [])) | set(extra_caps)) or None
     return dict(kwargs, image=image, name=name, labels={**template.get("labels", {}), **labels}, detach=True)
+
+
+def owner_alive(owner):
+    """Is the process that labelled an object still running on this machine?"""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 def sysctls(spec):
@@ -278,7 +294,7 @@ class DockerBackend(Backend):
     def up(self, topology):
         if self.tags is None:
             self.ensure_images()
-        labels = {LABEL: topology.run_id, **topology.labels}
+        labels = {LABEL: topology.run_id, OWNER: f"{socket.gethostname()}:{os.getpid()}", **topology.labels}
         self.run_labels = labels
         network = self.create_network(f"tfl-{topology.run_id}", labels)
 
@@ -306,8 +322,10 @@ class DockerBackend(Backend):
         sidecar = self.client.containers.run(network_mode=f"container:{container.id}", **kwargs)
         return DockerSidecar(sidecar, kwargs["command"])
 
-    def _remove(self, label_filter):
-        """Remove labelled containers (sidecars first), then networks; in parallel, gone is fine."""
+    def _remove(self, label_filter, keep=lambda labels: False):
+        """Remove labelled containers (sidecars first), then networks; in parallel, gone is fine.
+
+        keep(labels) spares the objects it is true for (the runs of live processes)."""
         api = self.client.api  # plain listings: no inspect that a concurrent removal could race
 
         def remove_container(c):
@@ -318,28 +336,34 @@ class DockerBackend(Backend):
                 return None
 
         def remove_network(n):
-            try:
-                api.remove_network(n["Id"])
-                return f"network {n['Name']}"
-            except docker.errors.NotFound:
-                return None
+            for attempt in range(3):
+                try:
+                    api.remove_network(n["Id"])
+                    return f"network {n['Name']}"
+                except docker.errors.NotFound:
+                    return None
+                except docker.errors.APIError:  # an endpoint still being released
+                    time.sleep(0.2 * (attempt + 1))
+            raise SetupError(f"cannot remove network {n['Name']}: it still has containers; run `lab clean` again")
 
-        containers = api.containers(all=True, filters={"label": label_filter})
+        containers = [c for c in api.containers(all=True, filters={"label": label_filter}) if not keep(c["Labels"])]
+        networks = [n for n in api.networks(filters={"label": label_filter}) if not keep(n.get("Labels") or {})]
         # a container whose network namespace a sidecar uses cannot go before the sidecar
         sidecars = [c for c in containers if c["Labels"].get("tcp-fault-lab.role") == "capture"]
         others = [c for c in containers if c not in sidecars]
         removed = []
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for batch, fn in ((sidecars, remove_container), (others, remove_container),
-                              (api.networks(filters={"label": label_filter}), remove_network)):
+            for batch, fn in ((sidecars, remove_container), (others, remove_container), (networks, remove_network)):
                 removed += [r for r in pool.map(fn, batch) if r]
         return removed
 
     def down(self, run_id):
         self._remove(f"{LABEL}={run_id}")
 
-    def clean(self):
-        return self._remove(LABEL)
+    def clean(self, everything=False):
+        """Remove what runs left behind; spare the runs of processes still alive on this
+        machine (a concurrent `lab run`), unless everything=True."""
+        return self._remove(LABEL, keep=lambda labels: not everything and owner_alive(labels.get(OWNER, "")))
 
     def describe(self):
         info, version = self.client.info(), self.client.version()

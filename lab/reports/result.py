@@ -19,11 +19,11 @@ from lab.wire import summarize
 FORMAT = 1
 
 
-def open_run(root, scenario):
+def open_run(root, scenario, run_id):
     """Create the run's directory, marked incomplete until `write` completes it."""
     path = run_directory(root, scenario.name)
     write_json(path / "result.json", {
-        "format": FORMAT, "complete": False,
+        "format": FORMAT, "complete": False, "run_id": run_id,
         "scenario": {"name": scenario.name, "path": scenario.path, "summary": scenario.summary},
         "started": datetime.now(timezone.utc).isoformat(),
     })
