@@ -3,6 +3,7 @@
 #   make scenarios                   run the whole catalogue (JUnit XML in runs/)
 #   make test                        unit and integration tests, then the catalogue
 #   make bench                       time a warm run, phase by phase
+#   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
 #   make readme                      regenerate the README's catalogue table
 #   make clean                       remove what killed runs left, and runs/
 #   make distclean                   also the images and the virtual environment
@@ -15,9 +16,10 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 NAME    ?= crash-reset
 REPEAT  ?= 20
+N       ?= 10
 NAMES   ?= $(NAME)
 
-.PHONY: scenario scenarios test bench images readme clean distclean setup
+.PHONY: scenario scenarios test bench soak images readme clean distclean setup
 
 setup: $(STAMP) images
 
@@ -43,6 +45,9 @@ test: setup
 
 bench: setup
 	$(PY) tests/bench.py $(NAMES) --repeat $(REPEAT)
+
+soak: setup
+	$(PY) tests/soak.py -n $(N)
 
 readme: $(STAMP)
 	$(PY) -c 'import pathlib, lab.catalogue as c; p = pathlib.Path("README.md"); p.write_text(c.readme_with_catalogue(p.read_text()))'

@@ -154,3 +154,18 @@ def test_a_run_leaves_host_firewall_and_routes_as_it_found_them(backend):
     before = host_network_state(backend)
     assert runner.run(load(path_for("connect-refused")), backend).verdict.passed
     assert host_network_state(backend) == before
+
+
+def test_concurrent_runs_do_not_collide(backend, tmp_path):
+    """Three `lab run` at once: each its own network and subnet, each the verdict of a serial run."""
+    names = ["crash-reset", "crash-reset", "kill-unread-data"]
+    procs = [subprocess.Popen([sys.executable, "-m", "lab", "run", name, "--out", str(tmp_path / str(i))],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for i, name in enumerate(names)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("*/*/result.json")]
+    assert len(records) == 3 and all(r["verdict"]["passed"] for r in records)
+    subnets = {r["addresses"]["server"].rsplit(".", 1)[0] for r in records}
+    assert len(subnets) == 3
