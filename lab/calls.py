@@ -92,7 +92,9 @@ class Agent:
         except StepTimeout:
             return {"op": op, "timeout": timeout, "hung": True}
         if event is None:
-            return {"op": op, "exit": self.wait_exit(timeout)}
+            event = {"op": op, "exit": self.wait_exit(timeout)}
+            stderr = "".join(getattr(self.process, "stderr", []))
+            return {**event, "stderr": stderr[-2000:]} if stderr else event
         if op == "exit":
             self.wait_exit(timeout)
         return event

@@ -1,8 +1,9 @@
 """pcap bytes → Segments: the only module that knows dpkt.
 
-Only IPv4 TCP and ICMP between the lab's own hosts are kept; the bridge's
-own address (which sends IGMP), ARP and IPv6 neighbour traffic are noise to
-the evidence and are dropped here.
+Only IPv4 TCP and ICMP, and ARP, between the lab's own hosts are kept (ARP
+explains a "No route to host" with no ICMP); the bridge's own address (which
+sends IGMP) and IPv6 neighbour traffic are noise to the evidence and are
+dropped here.
 
     >>> Segment(ts=0.0, src="a", dst="b", sport=1, dport=2, flags=("RST", "ACK"),
     ...         seq=1, ack=1, length=0).summary
@@ -37,13 +38,22 @@ class Segment:
     length: int           # payload bytes
     icmp: str | None = None        # for ICMP: its name; ports and seq are the quoted TCP segment's
     retransmission: bool = False   # repeats sequence space this flow already sent
+    keepalive: bool = False        # a keepalive probe: seq one below what was sent, no new data
+    arp: str | None = None         # for ARP: "request" or "reply"; src/dst are the protocol addresses
+
+    @property
+    def tcp(self):
+        return self.icmp is None and self.arp is None
 
     @property
     def summary(self):
+        if self.arp:
+            return f"ARP {self.arp} {self.src} > {self.dst}"
         if self.icmp:
             return f"{self.src} > {self.dst} ICMP {self.icmp} (for :{self.sport} > :{self.dport})"
         return (f"{self.src}:{self.sport} > {self.dst}:{self.dport} {'+'.join(self.flags)} "
-                f"seq={self.seq} ack={self.ack} len={self.length}" + (" retransmission" if self.retransmission else ""))
+                f"seq={self.seq} ack={self.ack} len={self.length}" + (" retransmission" if self.retransmission else "")
+                + (" keepalive" if self.keepalive else ""))
 
     def as_dict(self):
         return {**asdict(self), "summary": self.summary}
@@ -73,6 +83,12 @@ def parse(pcap, addresses):
     reader = dpkt.pcap.Reader(io.BytesIO(pcap))
     for ts, frame in reader:
         ip = dpkt.ethernet.Ethernet(frame).data
+        if isinstance(ip, dpkt.arp.ARP):
+            src, dst = socket.inet_ntoa(ip.spa), socket.inet_ntoa(ip.tpa)
+            if src in addresses and dst in addresses and ip.op in (dpkt.arp.ARP_OP_REQUEST, dpkt.arp.ARP_OP_REPLY):
+                segments.append(Segment(ts=float(ts), src=src, dst=dst, sport=0, dport=0, flags=(), seq=0,
+                                        ack=0, length=0, arp="request" if ip.op == dpkt.arp.ARP_OP_REQUEST else "reply"))
+            continue
         if not isinstance(ip, dpkt.ip.IP):
             continue
         # A router captures each packet it forwards twice on one interface: as it came in
@@ -97,11 +113,13 @@ def parse(pcap, addresses):
         flow = (src, tcp.sport, dst, tcp.dport)
         first, end = sent.get(flow, (tcp.seq, 0))
         offset = (tcp.seq - first) % 2**32
-        again = used > 0 and flow in sent and offset < end
-        if used > 0 and "RST" not in flags:
+        probe = (flow in sent and length <= 1 and end >= 1 and offset == end - 1
+                 and not set(flags) & {"SYN", "FIN", "RST"})
+        again = used > 0 and flow in sent and offset < end and not probe
+        if used > 0 and "RST" not in flags and not probe:
             sent[flow] = (first, max(end, offset + used))
         segments.append(Segment(
             ts=float(ts), src=src, dst=dst, sport=tcp.sport, dport=tcp.dport, flags=flags,
-            seq=tcp.seq, ack=tcp.ack, length=length, retransmission=again,
+            seq=tcp.seq, ack=tcp.ack, length=length, retransmission=again, keepalive=probe,
         ))
     return segments

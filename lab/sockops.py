@@ -86,9 +86,9 @@ def wait_readable(sock, timeout):
         raise CallTimeout()
 
 
-def partial(exc):
-    """How many bytes a sendall/recvall had moved when it failed."""
-    return {"partial": exc.sent} if hasattr(exc, "sent") else {}
+def known_so_far(exc):
+    """What a failed call still knows: bytes moved so far, a failed connect's endpoints."""
+    return getattr(exc, "extra", {})
 
 
 def endpoints(sock):
@@ -130,8 +130,11 @@ class Agent:
         sock.settimeout(cmd.get("timeout"))
         try:
             sock.connect((cmd["addr"], cmd["port"]))
-        except socket.timeout:
-            raise CallTimeout() from None
+        except (OSError, CallTimeout) as exc:
+            # a failed connect still had a local port: the packets that explain it use it
+            failed = CallTimeout() if isinstance(exc, socket.timeout) else exc
+            failed.extra = {"local": list(sock.getsockname()[:2]), "peer": [cmd["addr"], cmd["port"]]}
+            raise failed from None
         sock.settimeout(None)
         return None, endpoints(sock)
 
@@ -146,7 +149,7 @@ class Agent:
             while sent < total:
                 sent += sock.send(chunk[:min(len(chunk), total - sent)])
         except OSError as exc:
-            exc.sent = sent
+            exc.extra = {"partial": sent}
             raise
         return sent, {}
 
@@ -163,7 +166,7 @@ class Agent:
                     break
                 got += len(data)
         except (OSError, CallTimeout) as exc:
-            exc.sent = got
+            exc.extra = {"partial": got}
             raise
         return got, {}
 
@@ -212,11 +215,11 @@ class Agent:
             ret, extra = getattr(self, "op_" + cmd["op"])(cmd)
             event.update(ret=ret, **extra)
         except CallTimeout as exc:
-            event.update(timeout=cmd.get("timeout"), **partial(exc))
+            event.update(timeout=cmd.get("timeout"), **known_so_far(exc))
         except OSError as exc:
             if exc.errno is None:
                 raise
-            event.update(errno=errno.errorcode[exc.errno], strerror=os.strerror(exc.errno), **partial(exc))
+            event.update(errno=errno.errorcode[exc.errno], strerror=os.strerror(exc.errno), **known_so_far(exc))
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             event["error"] = str(exc.args[0]) if exc.args else repr(exc)
         event["end"] = clocks()

@@ -21,7 +21,7 @@ def summarize(segments, addresses):
     addresses: {host name: (its addresses,)}.
     """
     rows = {}
-    for s in segments:
+    for s in (s for s in segments if not s.arp):
         direction = f"{name_of(s.src, addresses)}→{name_of(s.dst, addresses)}"
         row = rows.setdefault(direction, {"direction": direction, "packets": 0, **dict.fromkeys(COUNTED, 0),
                                           "data": 0, "retransmitted": 0, "icmp": Counter()})

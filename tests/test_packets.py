@@ -59,12 +59,13 @@ def test_noise_is_dropped_and_order_kept():
         Pkt(1.4, SERVER, CLIENT, 7000, 40000, ("SYN", "ACK")),
     ], noise=True)
     segments = packets.parse(pcap, ADDRESSES)
-    assert [(s.ts, s.src, s.flags) for s in segments] == [
-        (1.0, CLIENT, ("SYN",)), (1.4, SERVER, ("SYN", "ACK"))]
+    assert [(s.ts, s.src, s.flags, s.arp) for s in segments] == [
+        (0.5, CLIENT, (), "request"), (1.0, CLIENT, ("SYN",), None), (1.4, SERVER, ("SYN", "ACK"), None)]
 
 
-def test_noise_only_gives_nothing():
-    assert packets.parse(build([], noise=True), ADDRESSES | {BRIDGE}) == []
+def test_noise_only_gives_only_the_arp_between_lab_hosts():
+    (arp,) = packets.parse(build([], noise=True), ADDRESSES | {BRIDGE})
+    assert (arp.arp, arp.src, arp.dst, arp.tcp) == ("request", CLIENT, SERVER, False)
 
 
 def test_empty_address_set_keeps_nothing():
