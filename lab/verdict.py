@@ -14,6 +14,7 @@ else the first captured host. Each RuleVerdict says which.
 from dataclasses import dataclass, field
 
 from lab.calls import is_success
+from lab.evidence import explain
 from lab.scenario.model import SUCCESS
 
 
@@ -63,10 +64,16 @@ class RuleVerdict:
 class Verdict:
     steps: tuple
     rules: tuple
+    evidence: tuple = ()       # of evidence.Evidence: the packets behind each failure and EOF
+
+    @property
+    def unexplained(self):
+        return [e for e in self.evidence if not e.explained]
 
     @property
     def passed(self):
-        return all(v.passed for v in self.steps) and all(r.passed for r in self.rules)
+        return (all(v.passed for v in self.steps) and all(r.passed for r in self.rules)
+                and not self.unexplained)
 
 
 def judge_steps(scenario, kernel, observations):
@@ -139,4 +146,5 @@ def judge(scenario, kernel, observations, captures, addresses):
     return Verdict(
         steps=judge_steps(scenario, kernel, observations),
         rules=tuple(judge_rule(r, scenario, observations, captures, addresses) for r in scenario.packets),
+        evidence=tuple(explain(scenario, observations, captures, addresses)),
     )

@@ -59,6 +59,8 @@ def record(result):
                      "summary": result.scenario.summary},
         "environment": {**result.env, "kernel_version": list(parse_version(result.env["kernel"]))},
         "timings": result.timings,
+        # containers share the machine's kernel, so calls and packets have one clock
+        "clock": {"source": "CLOCK_REALTIME", "alignment": "shared kernel clock", "uncertainty_s": 0.0},
         "addresses": result.addresses,
         "observations": [
             {"step": o.number, "outcome": o.outcome, "start": o.start, "end": o.end, "event": o.event}
@@ -72,6 +74,7 @@ def record(result):
             "passed": v.passed and not result.skipped,
             "steps": [s.as_dict() for s in v.steps],
             "rules": [r.as_dict() for r in v.rules],
+            "evidence": [e.as_dict() for e in v.evidence],
         },
         "files": {"pcaps": [f"{h}.pcap" for h in result.pcaps],
                   "agent_logs": [f"agent-{h}.jsonl" for h in result.agent_logs]},

@@ -34,6 +34,17 @@ def rules_table(verdict):
     return table
 
 
+def evidence_table(verdict):
+    table = Table(title="Why: the packet behind each failure and EOF", title_justify="left", expand=False)
+    for col in ("#", "outcome", "explained by", "seen at"):
+        table.add_column(col)
+    for e in verdict.evidence:
+        what = Text(e.packets[0] if e.packets else f"UNEXPLAINED: no {e.because}",
+                    style="" if e.explained else "bold red")
+        table.add_row(str(e.step), str(e.outcome), what, e.seen_at or "-")
+    return table
+
+
 def wire_table(result):
     from lab.wire import summarize
     table = Table(title="What crossed the wire (each capture)", title_justify="left", expand=False)
@@ -71,6 +82,8 @@ def show(result, console=None):
         return
     console.print(steps_table(v))
     console.print(rules_table(v))
+    if v.evidence:
+        console.print(evidence_table(v))
     console.print(wire_table(result))
     for line in failures(v):
         console.print(f"[red]{line}[/red]")

@@ -1,0 +1,119 @@
+"""Tie every observed failure (and EOF) to the packets that explain it.
+
+For each call whose outcome is an errno, a signal or EOF, look in the capture
+beside the calling host (else its peer's) for what the kernel must have
+seen on that connection before the call returned:
+
+    ECONNRESET               an RST that reached this host
+    EPIPE, SIGPIPE           an earlier RST that reached this host, or our own FIN (shutdown)
+    ECONNREFUSED             an RST answering our SYN, or ICMP port-unreachable
+    EHOSTUNREACH             ICMP host-unreachable/-prohibited/admin-prohibited, or our ARP requests for the peer unanswered
+    ENETUNREACH              ICMP net-unreachable or net-prohibited
+    ETIMEDOUT                our retransmissions or keepalive probes (counted; the capture
+                             sees the peer's answers before a firewall drops them, so
+                             "unanswered" is not something it can show)
+    EOF                      the peer's FIN
+
+An outcome with nothing to explain it is **unexplained**, which fails the
+run: the lab missed something (a lost capture, a wrong filter), and that must
+never pass silently. Successes need no packet.
+"""
+
+from dataclasses import dataclass
+
+ICMP_FOR = {
+    "ECONNREFUSED": {"port-unreachable"},
+    "EHOSTUNREACH": {"host-unreachable", "host-prohibited", "admin-prohibited"},
+    "ENETUNREACH": {"net-unreachable", "net-prohibited"},
+}
+SLACK = 0.002  # seconds: a packet stamped just after the call returned still counts (stamping order)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    step: int
+    outcome: object
+    explained: bool
+    because: str            # what was looked for
+    packets: tuple = ()     # summaries of the packets that explain it
+    seen_at: str | None = None
+
+    def as_dict(self):
+        return {**self.__dict__, "packets": list(self.packets)}
+
+
+def needs_evidence(outcome):
+    return isinstance(outcome, str) and (outcome == "EOF" or outcome.startswith(("E", "SIG"))) \
+        and outcome not in ("ESTABLISHED",)
+
+
+def connection_of(step, scenario, observations, address):
+    """(our address, our port, peer address, peer port) of the socket this step used, or None."""
+    sock = step.args.get("sock", "conn")
+    by_number = {o.number: o for o in observations}
+    for earlier in reversed(scenario.steps[:step.number]):
+        if earlier.host == step.host and earlier.call in ("connect", "accept") \
+                and earlier.args.get("sock", "conn") == sock:
+            event = by_number.get(earlier.number)
+            if event and "local" in event.event:
+                (laddr, lport), (paddr, pport) = event.event["local"], event.event["peer"]
+                return (address if laddr == "0.0.0.0" else laddr, lport, paddr, pport)
+            return None
+    return None
+
+
+def explain_one(outcome, conn, segments, end):
+    """(explained, what was looked for, matching segments)."""
+    me, my_port, peer, peer_port = conn
+    before = [s for s in segments if s.ts <= end + SLACK]
+    to_me = [s for s in before if s.tcp and s.src == peer and s.dst == me
+             and s.sport == peer_port and s.dport == my_port]
+    from_me = [s for s in before if s.tcp and s.src == me and s.dst == peer
+               and s.sport == my_port and s.dport == peer_port]
+    icmp = [s for s in before if s.icmp and s.dst == me and {s.sport, s.dport} == {my_port, peer_port}]
+    rsts = [s for s in to_me if "RST" in s.flags]
+    if outcome == "ECONNRESET":
+        return bool(rsts), "an RST from the peer on this connection", rsts
+    if outcome in ("EPIPE", "SIGPIPE"):
+        fins = [s for s in from_me if "FIN" in s.flags]
+        return bool(rsts or fins), "an RST from the peer, or our own FIN", rsts or fins
+    if outcome == "EOF":
+        fins = [s for s in to_me if "FIN" in s.flags]
+        return bool(fins), "the peer's FIN on this connection", fins
+    if outcome in ICMP_FOR:
+        found = [s for s in icmp if s.icmp in ICMP_FOR[outcome]]
+        if outcome == "ECONNREFUSED":
+            found = rsts + found
+        if outcome == "EHOSTUNREACH" and not found:
+            arps = [s for s in before if s.arp == "request" and s.src == me and s.dst == peer]
+            replies = [s for s in before if s.arp == "reply" and s.src == peer and s.dst == me]
+            if arps and not replies:
+                found = arps
+        wanted = " or ".join(sorted(ICMP_FOR[outcome]))
+        extra = {"ECONNREFUSED": "an RST answering our SYN, or ", "EHOSTUNREACH": ""}.get(outcome, "")
+        arp = ", or our ARP requests unanswered" if outcome == "EHOSTUNREACH" else ""
+        return bool(found), f"{extra}ICMP {wanted} for this connection{arp}", found
+    if outcome == "ETIMEDOUT":
+        tries = [s for s in from_me if s.retransmission or s.keepalive]
+        return bool(tries), f"our retransmissions or keepalive probes ({len(tries)} seen)", tries
+    return False, f"no rule says which packet explains {outcome}", []
+
+
+def explain(scenario, observations, captures, addresses):
+    """One Evidence per observation that needs one. captures: {host: [Segment]}."""
+    found = []
+    steps = {s.number: s for s in scenario.steps}
+    for obs in observations:
+        step = steps[obs.number]
+        if not step.call or not needs_evidence(obs.outcome):
+            continue
+        conn = connection_of(step, scenario, observations, addresses[step.host])
+        if conn is None:
+            found.append(Evidence(obs.number, obs.outcome, False, "the socket's connection is unknown"))
+            continue
+        peer_host = next((h for h, a in addresses.items() if a == conn[2]), None)
+        seen_at = step.host if step.host in captures else peer_host if peer_host in captures else None
+        ok, because, packets = explain_one(obs.outcome, conn, captures.get(seen_at, []), obs.end)
+        found.append(Evidence(obs.number, obs.outcome, ok, because,
+                              tuple(s.summary for s in packets[:5]), seen_at))
+    return found
