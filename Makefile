@@ -1,8 +1,9 @@
 # tcp-fault-lab: the front door.
 #   make scenario NAME=crash-reset   run one scenario, print its verdict table
+#        (REPEAT=20: run it 20 times and report whether every outcome was the same)
 #   make scenarios                   run the whole catalogue (JUnit XML in runs/)
 #   make test                        unit and integration tests, then the catalogue
-#   make bench                       time a warm run, phase by phase
+#   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
 #   make readme                      regenerate the README's catalogue table
 #   make clean                       remove what killed runs left, and runs/
@@ -15,7 +16,8 @@ LAB     := $(PY) -m lab
 STAMP   := $(VENV)/.installed
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 NAME    ?= crash-reset
-REPEAT  ?= 20
+REPEAT  ?= 1
+RUNS    ?= 20
 N       ?= 10
 NAMES   ?= $(NAME)
 
@@ -35,7 +37,7 @@ images: $(STAMP)
 	@$(LAB) images
 
 scenario: setup
-	$(LAB) run $(NAME)
+	$(LAB) run $(NAME) --repeat $(REPEAT)
 
 scenarios: setup
 	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q
@@ -44,7 +46,7 @@ test: setup
 	$(PY) -m pytest --junitxml=runs/junit.xml
 
 bench: setup
-	$(PY) tests/bench.py $(NAMES) --repeat $(REPEAT)
+	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS)
 
 soak: setup
 	$(PY) tests/soak.py -n $(N)

@@ -1,6 +1,7 @@
 """lab: run TCP failure scenarios and show what each socket call saw.
 
     lab run NAME [NAME...]   run scenarios; exit 0 all passed, 1 a failed expectation
+        [--repeat N]         ... N times each, and say whether every outcome was the same
     lab list                 the catalogue, one line each (faults, kernel features here)
     lab catalogue            the catalogue as a Markdown table (the README's)
     lab show NAME            a scenario's story, steps and expectations
@@ -31,25 +32,43 @@ def interrupt_on_sigterm():
 
 
 def cmd_run(args, console):
-    from lab import runner
+    from lab import runner, stability
     from lab.backends import get_backend
     from lab.reports import result as result_file, terminal
 
     scenarios = [loader.load(loader.path_for(name)) for name in args.names]
+    all_good = True
     with console.status("connecting to the engine") as status:
         backend = get_backend(args.backend, say=console.print)
-        all_passed = True
         for scenario in scenarios:
-            run_id = runner.new_run_id()
-            directory = result_file.open_run(args.out, scenario, run_id)
-            res = runner.run(scenario, backend, progress=lambda msg: status.update(f"{scenario.name}: {msg}"),
-                             run_id=run_id)
-            result_file.write(res, directory)
+            runs = []
+            for i in range(args.repeat):
+                counter = f" (run {i + 1}/{args.repeat})" if args.repeat > 1 else ""
+                run_id = runner.new_run_id()
+                directory = result_file.open_run(args.out, scenario, run_id)
+                res = runner.run(scenario, backend, run_id=run_id,
+                                 progress=lambda msg: status.update(f"{scenario.name}{counter}: {msg}"))
+                result_file.write(res, directory)
+                runs.append(res)
+                all_good &= res.verdict.passed or bool(res.skipped)  # a skip names what is missing
             status.stop()
-            terminal.show(res, console)
+            terminal.show(runs[-1], console)
+            if args.repeat > 1:
+                rows = stability.distributions([stability.outcomes_of(r) for r in runs])
+                terminal.show_stability(scenario.name, rows, console)
+                all_good &= all(row.stable for row in rows)
             status.start()
-            all_passed &= res.verdict.passed or bool(res.skipped)  # a skip names what is missing; not a failure
-    return 0 if all_passed else 1
+    return 0 if all_good else 1
+
+
+def repeat_count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"--repeat takes a whole number from 1 to 1000, not {text!r}")
+    return value
 
 
 def cmd_list(args, console):
@@ -137,6 +156,8 @@ def parser():
     run = sub.add_parser("run", help="run scenarios and print their verdicts")
     run.add_argument("names", nargs="+", metavar="NAME")
     run.add_argument("--out", type=Path, default=RUNS, help="where run directories go")
+    run.add_argument("--repeat", type=repeat_count, default=1, metavar="N",
+                     help="run each scenario N times and report whether every outcome was the same")
     run.set_defaults(fn=cmd_run)
     listing = sub.add_parser("list", help="the catalogue, with the kernel features each scenario needs")
     listing.add_argument("--no-probe", action="store_true", help="do not start a host to probe kernel features")

@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["lab.sockops", "lab.calls", "lab.packets", "lab.verdict", "lab.scenario.model",
-           "lab.scenario.load", "lab.backends.base", "lab.faults.base", "lab.wire"]
+           "lab.scenario.load", "lab.backends.base", "lab.faults.base", "lab.wire", "lab.stability"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -92,3 +92,18 @@ def show(result, console=None):
     if result.directory:
         console.print(f"[dim]results: {result.directory}[/dim]")
     console.print(Text("PASSED", style="bold green") if v.passed else Text("FAILED", style="bold red"))
+
+
+def show_stability(name, rows, console):
+    runs = sum(n for _, n in rows[0].counts) if rows else 0
+    unstable = [r for r in rows if not r.stable]
+    if not unstable:
+        console.print(Text(f"{name}: stable — every step, packet rule and verdict the same in all {runs} runs",
+                           style="bold green"))
+        return
+    table = Table(title=f"{name}: UNSTABLE over {runs} runs", title_justify="left", expand=False)
+    table.add_column("item")
+    table.add_column("outcomes (runs)")
+    for row in unstable:
+        table.add_row(row.item, row.text)
+    console.print(table)
