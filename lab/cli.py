@@ -5,6 +5,8 @@
     lab list                 the catalogue, one line each (faults, kernel features here)
     lab catalogue            the catalogue as a Markdown table (the README's)
     lab show NAME            a scenario's story, steps and expectations
+    lab show RUN_DIR         a run's TCP ladder as text
+    lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
     lab images               build the images (only what is missing)
     lab clean [--all]        remove what killed runs left behind (--all: running ones too)
 
@@ -108,8 +110,19 @@ def cmd_catalogue(args, console):
     return 0
 
 
+def cmd_report(args, console):
+    from lab.reports import ladder
+    console.print(f"wrote {ladder.write_report(args.run_dir)}")
+    return 0
+
+
 def cmd_show(args, console):
     from lab.verdict import describe
+    if Path(args.name).is_dir():  # a run directory: its ladder
+        from lab.reports import ladder
+        record = ladder.load_record(args.name)
+        print(ladder.text(record, include_noise=args.all))
+        return 0
     s = loader.load(loader.path_for(args.name))
     console.print(f"[bold]{s.name}[/bold] — {s.summary}\n")
     console.print(s.story + "\n", highlight=False)
@@ -163,9 +176,13 @@ def parser():
     listing.add_argument("--no-probe", action="store_true", help="do not start a host to probe kernel features")
     listing.set_defaults(fn=cmd_list)
     sub.add_parser("catalogue", help="the catalogue as a Markdown table").set_defaults(fn=cmd_catalogue)
-    show = sub.add_parser("show", help="a scenario's story, steps and expectations")
-    show.add_argument("name", metavar="NAME")
+    show = sub.add_parser("show", help="a scenario's story, steps and expectations; or a run's ladder")
+    show.add_argument("name", metavar="NAME|RUN_DIR")
+    show.add_argument("--all", action="store_true", help="with RUN_DIR: also ARP")
     show.set_defaults(fn=cmd_show)
+    report = sub.add_parser("report", help="write RUN_DIR/report.html: story, verdict and the TCP ladder")
+    report.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    report.set_defaults(fn=cmd_report)
     sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)
     clean = sub.add_parser("clean", help="remove what killed runs left")
     clean.add_argument("--all", action="store_true", help="also the runs of lab processes still running")

@@ -152,7 +152,7 @@ class Steps:
         if step.fault == "heal":
             fault, ctx = self.applied.pop(step.args["of"])
             fault.revert(ctx)
-            return "ok", {"fault": f"healed step {step.args['of']}"}
+            return "ok", {"fault": f"healed step {step.args['of']}", "heals": step.args["of"]}
         fault = faults.build(step)
         ctx = faults.FaultContext(host=self.hosts[step.host], agent=self.agents.get(step.host),
                                   hosts=self.hosts, tag=f"tfl-{self.run_id}-{step.label}")
@@ -163,7 +163,7 @@ class Steps:
         self.applied[step.label] = (fault, ctx)
         if fault.ends_processes:
             self.agents.pop(step.host, None)  # its programs are gone; the next call starts a new one
-        return ("ok" if record.ok else "ERROR"), {"fault": record.text}
+        return ("ok" if record.ok else "ERROR"), {"fault": record.text, "label": step.label}
 
     def heal_all(self):
         """Revert every fault still in place (the hosts are removed next, but a

@@ -56,7 +56,8 @@ def record(result):
         "complete": True,
         "run_id": result.run_id,
         "scenario": {"name": result.scenario.name, "path": result.scenario.path,
-                     "summary": result.scenario.summary},
+                     "summary": result.scenario.summary, "story": result.scenario.story,
+                     "hosts": list(result.scenario.hosts)},
         "environment": {**result.env, "kernel_version": list(parse_version(result.env["kernel"]))},
         "timings": result.timings,
         # containers share the machine's kernel, so calls and packets have one clock
