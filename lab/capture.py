@@ -1,18 +1,31 @@
-"""tcpdump beside each captured host: start, wait until it listens, stop, bring the pcap back.
+"""tcpdump beside each captured host: start, wait until it listens, fence, stop, bring the pcap back.
 
 The sidecar (how it is started is the backend's business) writes every
 packet as it arrives; a run's first step waits for tcpdump's "listening on"
-line, so no packet of the experiment is missed at the start, and its last
-steps wait on observable conditions, so none is missed at the end.
+line, so no packet of the experiment is missed at the start.
+
+At the end, stopping tcpdump at once could lose the last packets: a busy
+machine may not have scheduled tcpdump since they arrived, and on SIGINT
+it stops without reading what is still queued (seen here: a capture that
+held the ARP before a refused connect but not its SYN and RST). So each
+capture is fenced first: the sidecar sends one frame to its own MAC
+address (the bridge does not forward it, and packet analysis ignores its
+ethertype), and we wait until tcpdump has written it. Packets queue in
+order, so everything before the fence is in the pcap too.
 """
 
 import os
+import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from lab import packets
 from lab.errors import SetupError
 
 LISTENING = "listening on"
+FENCE_TYPE = b"\x88\xb5"  # IEEE local experimental ethertype
+SEND_FENCE = ("import socket, sys; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0)); "
+              "mac = s.getsockname()[4]; s.send(mac + mac + bytes.fromhex(sys.argv[1]) + sys.argv[2].encode())")
 # tcpdump stops after this many packets (-c): a runaway scenario cannot fill the disk
 MAX_PACKETS = int(os.environ.get("LAB_CAPTURE_PACKETS", "100000"))
 
@@ -31,9 +44,26 @@ class Captures:
 
         self._each(start_one, list(self.hosts))
 
+    def fence(self, sidecar, timeout=5.0):
+        """Wait until tcpdump has written everything that reached it (see the module's docstring)."""
+        marker = f"tcp-fault-lab-fence-{secrets.token_hex(8)}"
+        sent = sidecar.exec(["python3", "-c", SEND_FENCE, FENCE_TYPE.hex(), marker])
+        deadline = time.monotonic() + timeout
+        while sent.succeeded and not sidecar.exec(["grep", "-q", "-a", "-F", marker, sidecar.path]).succeeded:
+            if not sidecar.running:
+                return  # tcpdump ended early (its interface went away): its pcap is all there is
+            if time.monotonic() > deadline:
+                raise SetupError(f"a capture did not write its last packets within {timeout} s; "
+                                 "the machine may be overloaded")
+            time.sleep(0.005)
+
     def stop(self, timeout=10.0):
-        """Stop every tcpdump and return {host name: pcap bytes}."""
-        self._each(lambda name: self.sidecars[name].stop(timeout), list(self.sidecars))
+        """Fence and stop every tcpdump; return {host name: pcap bytes}."""
+        def fence_and_stop(name):
+            self.fence(self.sidecars[name])
+            self.sidecars[name].stop(timeout)
+
+        self._each(fence_and_stop, list(self.sidecars))
         pcaps = {name: sidecar.copy_out(sidecar.path) for name, sidecar in self.sidecars.items()}
         for name, pcap in pcaps.items():
             if packets.count(pcap) >= MAX_PACKETS:

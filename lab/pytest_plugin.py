@@ -3,7 +3,9 @@
     pytest scenarios/                       the catalogue, one item each
     pytest scenarios/ --junitxml=out.xml    with kernel, backend and pcap path as properties
 
-A file that does not load is a collection error of one line; a scenario
+After the session, runs/index.html links each run's report.html and
+runs/catalogue-junit.xml has one testcase per step, packet rule and
+evidence link. A file that does not load is a collection error of one line; a scenario
 whose expectations fail is a failure showing the verdict tables; an engine
 that cannot be reached skips the item, except under CI=true, where it fails
 (CI must never pass by skipping). Each run tears itself down in `finally`,
@@ -19,7 +21,9 @@ from rich.console import Console
 
 from lab import runner
 from lab.errors import ScenarioError, SetupError
-from lab.reports import result as result_file, terminal
+from lab.reports import catalogue as catalogue_report, ladder, result as result_file, terminal
+
+RUN_DIRS = pytest.StashKey[list]()
 from lab.scenario.load import load
 
 
@@ -27,6 +31,17 @@ def pytest_addoption(parser):
     group = parser.getgroup("lab", "tcp-fault-lab")
     group.addoption("--lab-backend", default="docker", help="where scenario hosts run (default: docker)")
     group.addoption("--lab-out", default=str(runner.RUNS), help="where run directories go (default: runs/)")
+
+
+def pytest_configure(config):
+    config.stash[RUN_DIRS] = []
+
+
+def pytest_sessionfinish(session):
+    """The catalogue's index page and per-step JUnit XML, for the runs of this session."""
+    run_dirs = session.config.stash.get(RUN_DIRS, [])
+    if run_dirs and not hasattr(session.config, "workerinput"):  # xdist workers report to the controller
+        catalogue_report.write(run_dirs, Path(session.config.getoption("lab_out")))
 
 
 def pytest_collect_file(parent, file_path):
@@ -72,6 +87,9 @@ class ScenarioItem(pytest.Item):
         directory = result_file.open_run(Path(self.config.getoption("lab_out")), self.scenario, run_id)
         res = runner.run(self.scenario, backend, run_id=run_id)
         result_file.write(res, directory)
+        self.config.stash[RUN_DIRS].append(directory)
+        if not res.skipped:
+            ladder.write_report(directory)
         self.user_properties += [
             ("kernel", res.env["kernel"]), ("backend", res.env["backend"]), ("run_dir", str(directory)),
             *[(f"pcap_{host}", str(directory / f"{host}.pcap")) for host in res.pcaps],
@@ -79,6 +97,7 @@ class ScenarioItem(pytest.Item):
         if res.skipped:
             pytest.skip(res.skipped)
         if not res.verdict.passed:
+            self.add_report_section("call", "ladder", ladder.text(result_file.record(res)))
             raise VerdictMismatch(res)
 
     def repr_failure(self, excinfo):

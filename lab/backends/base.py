@@ -110,6 +110,15 @@ class Sidecar(ABC):
     path: str  # where its pcap is written, for copy_out
 
     @abstractmethod
+    def exec(self, argv: list[str]) -> ExecResult:
+        """Run a command beside the capture (same network namespace, same capabilities)."""
+
+    @property
+    @abstractmethod
+    def running(self) -> bool:
+        """Is the capture still running (tcpdump ends when its interface goes away)?"""
+
+    @abstractmethod
     def wait_for_output(self, text: str, timeout: float) -> None:
         """Block until text appears in the sidecar's output (stderr or stdout)."""
 

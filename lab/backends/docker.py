@@ -98,6 +98,11 @@ def connect():
         raise SetupError(f"cannot reach the Docker engine at {where}: {reason}") from None
 
 
+def exec_in(container, argv):
+    rc, (out, err) = container.exec_run(argv, demux=True)
+    return ExecResult(rc, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
+
+
 def read_frame(sock):
     """One frame of the engine's multiplexed stream: (stream id, bytes) or None at EOF."""
     header = _read_exactly(sock, 8)
@@ -196,6 +201,14 @@ class DockerSidecar(Sidecar):
             pass  # already exited
         self.container.wait(timeout=timeout)
 
+    def exec(self, argv):
+        return exec_in(self.container, argv)
+
+    @property
+    def running(self):
+        self.container.reload()
+        return self.container.status == "running"
+
     def copy_out(self, path):
         stream, _ = self.container.get_archive(path)
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
@@ -212,8 +225,7 @@ class DockerHost(Host):
         self.router = router
 
     def exec(self, argv):
-        rc, (out, err) = self.container.exec_run(argv, demux=True)
-        return ExecResult(rc, (out or b"").decode(), (err or b"").decode())
+        return exec_in(self.container, argv)
 
     def spawn(self, argv):
         return DockerProcess(self.backend.client, self.container, argv)

@@ -87,6 +87,10 @@ def show(result, console=None):
     console.print(wire_table(result))
     for line in failures(v):
         console.print(f"[red]{line}[/red]")
+    if not v.passed:
+        from lab.reports import ladder, result as result_file
+        console.print(Text("The run as a ladder (times in ms):", style="bold"))
+        console.print(ladder.text(result_file.record(result)), highlight=False, markup=False, soft_wrap=True)
     t = result.timings
     console.print(f"[dim]{' · '.join(f'{k} {val:.2f} s' for k, val in t.items())}[/dim]")
     if result.directory:
