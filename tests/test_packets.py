@@ -60,12 +60,12 @@ def test_noise_is_dropped_and_order_kept():
     ], noise=True)
     segments = packets.parse(pcap, ADDRESSES)
     assert [(s.ts, s.src, s.flags, s.arp) for s in segments] == [
-        (0.5, CLIENT, (), "request"), (1.0, CLIENT, ("SYN",), None), (1.4, SERVER, ("SYN", "ACK"), None)]
+        (0.5, SERVER, (), "request"), (1.0, CLIENT, ("SYN",), None), (1.4, SERVER, ("SYN", "ACK"), None)]
 
 
 def test_noise_only_gives_only_the_arp_between_lab_hosts():
     (arp,) = packets.parse(build([], noise=True), ADDRESSES | {BRIDGE})
-    assert (arp.arp, arp.src, arp.dst, arp.tcp) == ("request", CLIENT, SERVER, False)
+    assert (arp.arp, arp.src, arp.dst, arp.tcp) == ("request", SERVER, CLIENT, False)
 
 
 def test_empty_address_set_keeps_nothing():
