@@ -21,7 +21,7 @@ RUNS    ?= 20
 N       ?= 10
 NAMES   ?= $(NAME)
 
-.PHONY: scenario scenarios test bench soak images readme clean distclean setup
+.PHONY: scenario scenarios test bench soak images readme browser clean distclean setup
 
 setup: $(STAMP) images
 
@@ -42,7 +42,11 @@ scenario: setup
 scenarios: setup
 	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q
 
-test: setup
+# Chromium renders the HTML report in a test; from Debian's packages, once.
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(PY) -m pytest --junitxml=runs/junit.xml
 
 bench: setup

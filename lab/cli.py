@@ -112,7 +112,7 @@ def cmd_catalogue(args, console):
 
 def cmd_report(args, console):
     from lab.reports import ladder
-    console.print(f"wrote {ladder.write_report(args.run_dir)}")
+    console.print(f"wrote {ladder.write_report(args.run_dir, include_noise=args.all)}")
     return 0
 
 
@@ -182,6 +182,7 @@ def parser():
     show.set_defaults(fn=cmd_show)
     report = sub.add_parser("report", help="write RUN_DIR/report.html: story, verdict and the TCP ladder")
     report.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    report.add_argument("--all", action="store_true", help="also draw ARP")
     report.set_defaults(fn=cmd_report)
     sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)
     clean = sub.add_parser("clean", help="remove what killed runs left")

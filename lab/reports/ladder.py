@@ -9,6 +9,7 @@ Rows are in time order, one event per row, with the time since the first event.
 
 import html
 import json
+import re
 from pathlib import Path
 
 from lab.errors import ScenarioError
@@ -64,16 +65,16 @@ table{border-collapse:collapse;margin:12px 0} td,th{border:1px solid #d6d9de;pad
 svg text{font:12px ui-monospace,monospace} .host{font-weight:700;font-size:13px}
 .arrow line{stroke:#3a5ba0;stroke-width:1.4} .arrow.rst line{stroke:#c0262d;stroke-width:2.2}
 .arrow.fin line{stroke:#7a4fb3} .arrow.icmp line{stroke:#d97706;stroke-dasharray:5 3}
-.arrow.noise{display:none} body.all .arrow.noise{display:inline}
 .call rect{fill:#fff;stroke:#1d2433} .call.fail rect{stroke:#c0262d;stroke-width:2}
 .fault rect{fill:#fde68a;opacity:.45} .link{stroke:#16794a;stroke-dasharray:3 3;stroke-width:1.5}
 """
-SCRIPT = """document.getElementById('all').addEventListener('change',
-  e => document.body.classList.toggle('all', e.target.checked));"""
+def short(text):
+    """ "connect sock=a to=server port=7000 → ok" -> "connect a server 7000 → ok" """
+    return re.sub(r"\b\w+=", "", text)
 
 
-def svg(record):
-    rows = build(record, include_noise=True)
+def svg(record, include_noise=False):
+    rows = build(record, include_noise)
     hosts = hosts_of(record)
     x = {h: LEFT + i * COL + COL // 2 for i, h in enumerate(hosts)}
     height = TOP + ROW * (len(rows) + 1)
@@ -97,7 +98,7 @@ def svg(record):
         if r.kind == "packet" and r.src in x and r.dst in x:
             kind = "icmp" if r.text.startswith(("ICMP", "ARP")) or "ICMP" in r.text else \
                 "rst" if "RST" in r.flags else "fin" if "FIN" in r.flags else ""
-            cls = " ".join(filter(None, ["arrow", kind, "noise" if r.noise else ""]))
+            cls = " ".join(filter(None, ["arrow", kind]))
             ident = f' id="packet-{i}"' + (f' data-explains="{",".join(map(str, r.explains))}"' if r.explains else "")
             label = html.escape(r.text)
             out.append(f'<g class="{cls}"{ident}><title>{label}</title>'
@@ -108,8 +109,8 @@ def svg(record):
                 packet_y[step] = (y, (x[r.src] + x[r.dst]) // 2)
         elif r.src in x:
             cls = "call" + ("" if r.passed in (True, None) else " fail") if r.kind == "call" else "fault"
-            label = html.escape(f"{r.step}. {r.text}" if r.step else r.text)
-            w = min(COL - 10, 7 * len(label) + 12)
+            label = html.escape(f"{r.step}. {short(r.text)}" if r.step else short(r.text))
+            w = 7 * len(label) + 14
             out.append(f'<g class="{cls} box" id="step-{r.step}"><rect x="{x[r.src] - w // 2}" y="{y - 10}" '
                        f'width="{w}" height="18" rx="3"/><text x="{x[r.src]}" y="{y + 3}" '
                        f'text-anchor="middle">{label}</text></g>')
@@ -132,7 +133,7 @@ def verdict_rows(record):
     return "\n".join(cells)
 
 
-def page(record):
+def page(record, include_noise=False):
     name = record["scenario"]["name"]
     status = record["verdict"].get("status", "passed" if record["verdict"].get("passed") else "failed")
     env = record.get("environment", {})
@@ -145,9 +146,10 @@ def page(record):
 <pre class="story">{html.escape(record['scenario'].get('story', ''))}</pre>
 <table><tr><th>#</th><th>host</th><th>call</th><th>expected</th><th>observed</th><th></th></tr>
 {verdict_rows(record)}</table>
-<label><input type="checkbox" id="all"> show all packets (ARP too)</label>
-{svg(record)}
-<script>{SCRIPT}</script>
+<p class="summary">{"All packets, ARP included." if include_noise else
+  "ARP is left out (<code>lab report --all</code> draws it)."} Red: RST; purple: FIN; dashed orange: ICMP;
+  yellow bands: a fault in force; dashed green: the packet that explains a call's result.</p>
+{svg(record, include_noise)}
 </body></html>
 """
 
@@ -159,10 +161,10 @@ def load_record(run_dir):
         raise ScenarioError(f"{run_dir}: not a run directory ({exc})") from None
 
 
-def write_report(run_dir):
+def write_report(run_dir, include_noise=False):
     record = load_record(run_dir)
     if not record.get("complete"):
         raise ScenarioError(f"{run_dir}: the run did not complete (result.json says so); there is nothing to draw")
     path = Path(run_dir) / "report.html"
-    path.write_text(page(record))
+    path.write_text(page(record, include_noise))
     return path

@@ -1,0 +1,54 @@
+"""The HTML report of a real crash-reset run, opened in headless Chromium: the ladder is
+there with the client's RST and the call it explains, the page logs no console error,
+and a screenshot is kept in runs/ (CI keeps runs/ as its artifacts)."""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from lab import runner
+from lab.reports import ladder, result as result_file
+from lab.runner import RUNS
+from lab.scenario.load import load, path_for
+
+pytestmark = pytest.mark.docker
+
+
+def chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing under CI=true (make test installs it)", pytrace=False)
+        pytest.skip("chromium is not installed (make test installs it from Debian's packages)")
+    return path
+
+
+def browse(browser, page, *args):
+    return subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                           "--v=0", *args, page.as_uri()], capture_output=True, text=True, timeout=120)
+
+
+def test_crash_reset_report_renders_the_ladder_with_the_rst_that_explains_the_epipe(backend, tmp_path):
+    browser = chromium()
+    res = runner.run(load(path_for("crash-reset")), backend)
+    directory = result_file.open_run(tmp_path, res.scenario, res.run_id)
+    result_file.write(res, directory)
+    page = ladder.write_report(directory)
+
+    dom = browse(browser, page, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-500:]
+    html = dom.stdout
+    assert '<svg xmlns="http://www.w3.org/2000/svg" id="ladder"' in html
+    rst = re.search(r'<g class="arrow rst" id="packet-\d+" data-explains="(\d+)"', html)
+    assert rst and rst.group(1) == "18", "the first RST must explain step 18 (EPIPE)"
+    assert 'id="step-18"' in html and 'class="link" data-step="18"' in html
+    assert ">18. send a 100 → EPIPE<" in html
+    assert not [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+
+    RUNS.mkdir(exist_ok=True)
+    shot = RUNS / "report-crash-reset.png"
+    done = browse(browser, page, f"--screenshot={shot}", "--window-size=1000,2000")
+    assert done.returncode == 0 and shot.stat().st_size > 10_000
