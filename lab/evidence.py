@@ -12,7 +12,8 @@ seen on that connection before the call returned:
     ETIMEDOUT                our retransmissions or keepalive probes (counted; the capture
                              sees the peer's answers before a firewall drops them, so
                              "unanswered" is not something it can show)
-    EOF                      the peer's FIN
+    EOF                      the peer's FIN, or its RST (once an earlier call has reported
+                             the reset, a read returns 0)
 
 An outcome with nothing to explain it is **unexplained**, which fails the
 run: the lab missed something (a lost capture, a wrong filter), and that must
@@ -78,8 +79,8 @@ def explain_one(outcome, conn, segments, end):
         fins = [s for s in from_me if "FIN" in s.flags]
         return bool(rsts or fins), "an RST from the peer, or our own FIN", rsts or fins
     if outcome == "EOF":
-        fins = [s for s in to_me if "FIN" in s.flags]
-        return bool(fins), "the peer's FIN on this connection", fins
+        fins = [s for s in to_me if "FIN" in s.flags] or rsts
+        return bool(fins), "the peer's FIN (or RST) on this connection", fins
     if outcome in ICMP_FOR:
         found = [s for s in icmp if s.icmp in ICMP_FOR[outcome]]
         if outcome == "ECONNREFUSED":

@@ -118,9 +118,10 @@ class Agent:
     def op_accept(self, cmd):
         listener = self.sockets[cmd.get("listener", "listener")]
         wait_readable(listener, cmd.get("timeout"))
-        conn, _ = listener.accept()
+        conn, peer = listener.accept()
         self.sockets[cmd.get("sock", "conn")] = conn
-        return None, endpoints(conn)
+        # accept's own address, not getpeername(): a connection reset before accept has none left
+        return None, {"local": list(conn.getsockname()[:2]), "peer": list(peer[:2])}
 
     def op_connect(self, cmd):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -132,7 +133,8 @@ class Agent:
             sock.connect((cmd["addr"], cmd["port"]))
         except (OSError, CallTimeout) as exc:
             # a failed connect still had a local port: the packets that explain it use it
-            failed = CallTimeout() if isinstance(exc, socket.timeout) else exc
+            # Python's own deadline has no errno; the kernel's ETIMEDOUT (also a TimeoutError) has one
+            failed = CallTimeout() if isinstance(exc, socket.timeout) and exc.errno is None else exc
             failed.extra = {"local": list(sock.getsockname()[:2]), "peer": [cmd["addr"], cmd["port"]]}
             raise failed from None
         sock.settimeout(None)

@@ -1,12 +1,13 @@
-"""Benchmark: warm runs of a scenario, timed phase by phase, with verdict stability.
+"""Benchmark: warm runs of a scenario, timed phase by phase, and what the HTML report adds.
 
     python tests/bench.py crash-reset --repeat 20     (or: make bench NAME=crash-reset)
 
 Each run is a fresh `lab run` process, as a user would start it, so the wall
 time includes Python's start-up. Prints the wall time and the setup, steps,
 capture and teardown phases (median and worst), how many runs passed, and
-whether anything of the lab's is left on the engine afterwards. A benchmark
-prints figures; it asserts nothing (the targets are read off its output).
+whether anything of the lab's is left on the engine afterwards; then the
+time `lab report` takes per run, as a share of the run's own time. A
+benchmark prints figures; it asserts nothing (the targets are read off its output).
 """
 
 import argparse
@@ -17,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from lab.reports import ladder
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("setup", "steps", "capture", "teardown")
@@ -39,7 +42,7 @@ def main():
     print(f"{'scenario':<18} {'runs':>4} {'passed':>6}  {'wall':>11}  " +
           "  ".join(f"{ph:>11}" for ph in PHASES) + "   (median/worst, seconds)")
     for name in args.names:
-        walls, phases, verdicts = [], {ph: [] for ph in PHASES}, []
+        walls, phases, verdicts, reports = [], {ph: [] for ph in PHASES}, [], []
         with tempfile.TemporaryDirectory() as out:
             for _ in range(args.repeat):
                 t = time.monotonic()
@@ -53,12 +56,17 @@ def main():
                 timings = json.loads(result.read_text())["timings"]
                 for ph in PHASES:
                     phases[ph].append(timings[ph])
+                t = time.monotonic()
+                ladder.write_report(result.parent)
+                reports.append(time.monotonic() - t)
 
         def fmt(xs):
             return f"{statistics.median(xs):5.2f}/{max(xs):5.2f}"
 
         print(f"{name:<18} {len(walls):>4} {verdicts.count(0):>6}  {fmt(walls):>11}  " +
-              "  ".join(f"{fmt(phases[ph]):>11}" for ph in PHASES))
+              "  ".join(f"{fmt(phases[ph]):>11}" for ph in PHASES) +
+              f"   report {statistics.median(reports) * 1000:.0f} ms "
+              f"({statistics.median(reports) / statistics.median(walls):.1%} of a run)")
     containers, networks = leftovers()
     print(f"left on the engine afterwards: {containers} containers, {networks} networks")
 

@@ -74,7 +74,7 @@ ICMP = {name: seg(PEER, ME, icmp=name, sport=5000, dport=7000) for name in
     ("EPIPE", [FIN_IN], False),
     ("SIGPIPE", [RST_IN], True),
     ("EOF", [FIN_IN], True),
-    ("EOF", [RST_IN], False),
+    ("EOF", [RST_IN], True),                                         # the reset was reported before
     ("ECONNREFUSED", [RST_IN], True),
     ("ECONNREFUSED", [ICMP["port-unreachable"]], True),
     ("ECONNREFUSED", [ICMP["host-unreachable"]], False),
@@ -116,4 +116,7 @@ def test_only_failures_and_eof_need_evidence_and_a_failed_connect_uses_its_repor
                     {"local": ["0.0.0.0", 5000], "peer": [PEER, 7000]}), Observation(3, "EOF", 0, 2.0),
                     Observation(4, 5, 0, 2.0)]
     found = evidence.explain(scenario, observations, {"client": [RST_IN]}, {"client": ME, "server": PEER})
-    assert [(e.step, e.explained) for e in found] == [(2, True), (3, False)]
+    assert [(e.step, e.explained) for e in found] == [(2, True), (3, True)]  # EOF after the reset was reported
+    found = evidence.explain(scenario, observations, {"client": [ICMP["port-unreachable"]]},
+                             {"client": ME, "server": PEER})
+    assert [(e.step, e.explained) for e in found] == [(2, True), (3, False)]  # nothing ended the stream

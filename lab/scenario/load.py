@@ -205,8 +205,8 @@ class Loader:
                                f"unknown socket option {name!r} (allowed: {', '.join(SOCKET_OPTIONS)})")
         if "state" in raw:
             self.outcomes(raw["state"], ["steps", i, "state"])
-        if "expect" in raw and kind != "call":
-            self.step_fail(i, raw, "expect", "only calls take expect; a wait passes when its condition is met")
+        if "expect" in raw and kind != "call" and (kind, raw[kind]) != ("wait", "exit"):
+            self.step_fail(i, raw, "expect", "only calls and wait exit take expect; a wait passes when its condition is met")
         args = {k: v for k, v in raw.items() if k in allowed}
         return Step(number=i + 1, line=line_of(self.root, ["steps", i]), host=raw["host"],
                     args=args, expect=self.expect(raw, ["steps", i]), id=raw.get("id"),
