@@ -7,6 +7,7 @@
     lab show NAME            a scenario's story, steps and expectations
     lab show RUN_DIR         a run's TCP ladder as text
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
+    lab compare PATH...      outcomes by kernel (or machine) from result files; exit 1 if any disagrees
     lab images               build the images (only what is missing)
     lab clean [--all]        remove what killed runs left behind (--all: running ones too)
 
@@ -104,6 +105,17 @@ def probe_features(features, args):
             backend.down(run_id)
 
 
+def cmd_compare(args, console):
+    from lab.reports import compare, terminal
+    matrix = compare.build(compare.find_records(args.paths))
+    terminal.show_compare(matrix, console, everything=args.all)
+    if args.json:
+        args.json.write_text(compare.as_json(matrix) + "\n")
+    if args.html:
+        args.html.write_text(compare.as_html(matrix))
+    return 1 if matrix.disagreements else 0
+
+
 def cmd_catalogue(args, console):
     from lab import catalogue
     print(catalogue.markdown())
@@ -184,6 +196,12 @@ def parser():
     report.add_argument("run_dir", metavar="RUN_DIR", type=Path)
     report.add_argument("--all", action="store_true", help="also draw ARP")
     report.set_defaults(fn=cmd_report)
+    compare = sub.add_parser("compare", help="one matrix of outcomes by kernel from result files of any source")
+    compare.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="result.json files or folders of runs")
+    compare.add_argument("--json", type=Path, metavar="FILE", help="also write the matrix as JSON")
+    compare.add_argument("--html", type=Path, metavar="FILE", help="also write it as a static HTML page")
+    compare.add_argument("--all", action="store_true", help="show every row, not only those that differ or fail")
+    compare.set_defaults(fn=cmd_compare)
     sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)
     clean = sub.add_parser("clean", help="remove what killed runs left")
     clean.add_argument("--all", action="store_true", help="also the runs of lab processes still running")

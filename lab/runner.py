@@ -6,6 +6,7 @@ A run leaves only its directory under runs/.
 """
 
 import contextlib
+import platform
 import secrets
 import signal
 import threading
@@ -225,7 +226,7 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
             pcaps = captures.stop()
         lap("capture")
         addresses = {name: host.address for name, host in hosts.items()}
-        env = backend.describe()
+        env = {**backend.describe(), "machine": platform.node()}
     finally:
         progress("tearing down")
         with deferred_interrupts():

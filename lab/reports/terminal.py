@@ -111,3 +111,23 @@ def show_stability(name, rows, console):
     for row in unstable:
         table.add_row(row.item, row.text)
     console.print(table)
+
+
+def show_compare(matrix, console, everything=False):
+    table = Table(title="Outcomes by kernel", title_justify="left")
+    for col in ("scenario", "step or packet rule", "expected", *matrix.columns):
+        table.add_column(col)
+    hidden = 0
+    for key, row in matrix.rows.items():
+        cells = [row["cells"].get(c) for c in matrix.columns]
+        if not (everything or matrix.differs(key) or any(c and c.ok is False for c in cells)):
+            hidden += 1
+            continue
+        style = {True: "green", False: "bold red", None: "yellow"}
+        table.add_row(*key, str(row["expected"]),
+                      *[Text(c.text, style=style[c.ok]) if c else Text("—", style="dim") for c in cells],
+                      style="on grey15" if matrix.differs(key) else "")
+    console.print(table)
+    if hidden:
+        console.print(f"[dim]{hidden} rows agree on every column and with their expectation (--all shows them)[/dim]")
+    console.print(f"{matrix.disagreements} cells disagree with their expectation")

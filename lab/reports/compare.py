@@ -1,0 +1,124 @@
+"""One matrix from many runs: rows are scenario steps and packet rules, columns are
+kernels (or machines), cells the observed outcome; rows whose cells differ are marked.
+
+Takes result.json files from any source (this machine, another host's CI
+artifacts, later kernel VMs); only complete records count. A column is a
+kernel, split by machine when two machines ran the same kernel. Several
+runs in one cell that disagree show every outcome seen.
+"""
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.errors import ScenarioError
+
+
+@dataclass
+class Cell:
+    outcomes: list = field(default_factory=list)   # one per run
+    passed: list = field(default_factory=list)
+
+    @property
+    def text(self):
+        seen = list(dict.fromkeys(map(str, self.outcomes)))
+        return " / ".join(seen) if seen else "—"
+
+    @property
+    def ok(self):
+        return all(self.passed) if self.passed else None
+
+
+@dataclass
+class Matrix:
+    columns: list
+    rows: dict            # (scenario, item) -> {"expected": str, "cells": {column: Cell}}
+
+    def differs(self, key):
+        texts = {cell.text for cell in self.rows[key]["cells"].values()}
+        return len(texts) > 1 or any(" / " in t for t in texts)
+
+    @property
+    def disagreements(self):
+        """Cells whose outcome is not the one expected."""
+        return sum(cell.ok is False for row in self.rows.values() for cell in row["cells"].values())
+
+
+def find_records(paths):
+    files = []
+    for p in map(Path, paths):
+        files += sorted(p.rglob("result.json")) if p.is_dir() else [p]
+    records = []
+    for f in files:
+        try:
+            record = json.loads(f.read_text())
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(f"{f}: not a result file ({exc})") from None
+        if record.get("complete") and "verdict" in record:
+            records.append(record)
+    if not records:
+        raise ScenarioError(f"no complete result.json under {', '.join(map(str, paths))}")
+    return records
+
+
+def column_of(record, split_by_machine):
+    env = record["environment"]
+    return f"{env['kernel']} @ {env.get('machine', '?')}" if split_by_machine else env["kernel"]
+
+
+def build(records):
+    kernels = {}
+    for r in records:
+        kernels.setdefault(r["environment"]["kernel"], set()).add(r["environment"].get("machine", "?"))
+    split = any(len(machines) > 1 for machines in kernels.values())
+    columns = sorted({column_of(r, split) for r in records})
+    rows = {}
+    for r in records:
+        column, v, name = column_of(r, split), r["verdict"], r["scenario"]["name"]
+        items = [(f"step {s['number']} {s['host']} {s['action']}", " or ".join(map(str, s["expected"])),
+                  s["observed"], s["passed"]) for s in v["steps"]]
+        items += [(f"packets {rule['text']}", rule["wanted"], rule["count"], rule["passed"]) for rule in v["rules"]]
+        items += [(f"evidence for step {e['step']}", "explained", "explained" if e["explained"] else "UNEXPLAINED",
+                   e["explained"]) for e in v.get("evidence", [])]
+        if v.get("skipped"):
+            items = [("skipped", "runs here", f"skipped: {v['skipped']}", None)]
+        for item, expected, observed, passed in items:
+            row = rows.setdefault((name, item), {"expected": expected, "cells": {}})
+            cell = row["cells"].setdefault(column, Cell())
+            cell.outcomes.append(observed)
+            if passed is not None:
+                cell.passed.append(passed)
+    return Matrix(columns, dict(sorted(rows.items(), key=lambda kv: kv[0][0])))
+
+
+def as_json(matrix):
+    return json.dumps({
+        "columns": matrix.columns,
+        "disagreements": matrix.disagreements,
+        "rows": [{"scenario": s, "item": item, "expected": row["expected"], "differs": matrix.differs((s, item)),
+                  "cells": {c: {"outcomes": cell.outcomes, "ok": cell.ok} for c, cell in row["cells"].items()}}
+                 for (s, item), row in matrix.rows.items()],
+    }, indent=2)
+
+
+def as_html(matrix):
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in matrix.columns)
+    body = []
+    for (scenario, item), row in matrix.rows.items():
+        cells = []
+        for c in matrix.columns:
+            cell = row["cells"].get(c)
+            cls = "none" if cell is None else {True: "ok", False: "bad", None: "skip"}[cell.ok]
+            cells.append(f'<td class="{cls}">{html.escape(cell.text if cell else "—")}</td>')
+        mark = ' class="differs"' if matrix.differs((scenario, item)) else ""
+        body.append(f"<tr{mark}><td>{html.escape(scenario)}</td><td>{html.escape(item)}</td>"
+                    f"<td>{html.escape(str(row['expected']))}</td>{''.join(cells)}</tr>")
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tcp-fault-lab: compare</title>
+<style>body{{font:13px system-ui,sans-serif;margin:20px}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #d6d9de;padding:2px 6px}} .ok{{color:#16794a}} .bad{{color:#c0262d;font-weight:700}}
+.skip{{color:#a16207}} tr.differs td{{background:#fff4d6}}</style></head><body>
+<h1>Outcomes by kernel</h1><p>{matrix.disagreements} cells disagree with their expectation; rows in yellow differ
+between columns.</p><table><tr><th>scenario</th><th>step or packet rule</th><th>expected</th>{head}</tr>
+{chr(10).join(body)}</table></body></html>
+"""

@@ -1,0 +1,48 @@
+"""lab compare: records from several kernels become one matrix; differences and failures are counted."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from lab.reports import compare
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def record(kernel, observed, passed, machine="m1"):
+    return {"complete": True, "scenario": {"name": "crash-reset"},
+            "environment": {"kernel": kernel, "backend": "docker", "machine": machine},
+            "verdict": {"steps": [{"number": 17, "host": "server", "action": "recv sock=a", "expected": ["EOF"],
+                                   "observed": observed, "passed": passed}],
+                        "rules": [{"text": "RST client→server", "wanted": "≥1", "count": 1, "passed": True}],
+                        "evidence": []}}
+
+
+def test_a_kernel_that_answers_otherwise_is_one_differing_row_and_one_disagreement(tmp_path):
+    for i, r in enumerate([record("6.1.0", "EOF", True), record("6.18.0", "EOF", True),
+                           record("5.10.0", "ECONNRESET", False)]):
+        (tmp_path / f"r{i}").mkdir()
+        (tmp_path / f"r{i}" / "result.json").write_text(json.dumps(r))
+    matrix = compare.build(compare.find_records([tmp_path]))
+    assert matrix.columns == ["5.10.0", "6.1.0", "6.18.0"]
+    step = ("crash-reset", "step 17 server recv sock=a")
+    assert matrix.differs(step) and not matrix.differs(("crash-reset", "packets RST client→server"))
+    assert matrix.disagreements == 1
+    data = json.loads(compare.as_json(matrix))
+    assert data["disagreements"] == 1 and data["rows"][0]["cells"]["5.10.0"]["outcomes"] == ["ECONNRESET"]
+    assert '<tr class="differs">' in compare.as_html(matrix)
+    done = subprocess.run([sys.executable, "-m", "lab", "compare", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "ECONNRESET" in done.stdout
+
+
+def test_one_kernel_on_two_machines_gets_a_column_each():
+    matrix = compare.build([record("6.1.0", "EOF", True, "a"), record("6.1.0", "EOF", True, "b")])
+    assert matrix.columns == ["6.1.0 @ a", "6.1.0 @ b"] and matrix.disagreements == 0
+
+
+def test_no_result_files_is_bad_input(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "lab", "compare", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "no complete result.json" in done.stderr
