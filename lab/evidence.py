@@ -5,7 +5,8 @@ beside the calling host (else its peer's) for what the kernel must have
 seen on that connection before the call returned:
 
     ECONNRESET               an RST that reached this host
-    EPIPE, SIGPIPE           an earlier RST that reached this host, or our own FIN (shutdown)
+    EPIPE, SIGPIPE           an earlier RST that reached this host, our own FIN (shutdown), or
+                             the retransmissions after which our kernel gave up (a timeout)
     ECONNREFUSED             an RST answering our SYN, or ICMP port-unreachable
     EHOSTUNREACH             ICMP host-unreachable/-prohibited/admin-prohibited, or our ARP requests for the peer unanswered
     ENETUNREACH              ICMP net-unreachable or net-prohibited
@@ -75,9 +76,11 @@ def explain_one(outcome, conn, segments, end):
     rsts = [s for s in to_me if "RST" in s.flags]
     if outcome == "ECONNRESET":
         return bool(rsts), "an RST from the peer on this connection", rsts
+    tries = [s for s in from_me if s.retransmission or s.keepalive]
     if outcome in ("EPIPE", "SIGPIPE"):
         fins = [s for s in from_me if "FIN" in s.flags]
-        return bool(rsts or fins), "an RST from the peer, or our own FIN", rsts or fins
+        found = rsts or fins or tries
+        return bool(found), "an RST from the peer, our own FIN, or retransmissions our kernel gave up on", found
     if outcome == "EOF":
         fins = [s for s in to_me if "FIN" in s.flags] or rsts
         return bool(fins), "the peer's FIN (or RST) on this connection", fins
@@ -95,7 +98,6 @@ def explain_one(outcome, conn, segments, end):
         arp = ", or our ARP requests unanswered" if outcome == "EHOSTUNREACH" else ""
         return bool(found), f"{extra}ICMP {wanted} for this connection{arp}", found
     if outcome == "ETIMEDOUT":
-        tries = [s for s in from_me if s.retransmission or s.keepalive]
         return bool(tries), f"our retransmissions or keepalive probes ({len(tries)} seen)", tries
     return False, f"no rule says which packet explains {outcome}", []
 

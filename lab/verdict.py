@@ -127,7 +127,7 @@ def judge_rule(rule, scenario, observations, captures, addresses):
         if (rule.src is None or s.src == addresses[rule.src])
         and (rule.dst is None or s.dst == addresses[rule.dst])
         and all(flag in s.flags for flag in rule.flags)
-        and (s.icmp == rule.icmp if rule.icmp else s.tcp)
+        and (s.icmp == rule.icmp if rule.icmp else s.arp == rule.arp if rule.arp else s.tcp)
         and (rule.retransmission is None or s.retransmission == rule.retransmission)
         and (rule.data is None or (s.length > 0) == rule.data)
         and (ends is None or on_connection(s, ends))

@@ -120,3 +120,8 @@ def test_only_failures_and_eof_need_evidence_and_a_failed_connect_uses_its_repor
     found = evidence.explain(scenario, observations, {"client": [ICMP["port-unreachable"]]},
                              {"client": ME, "server": PEER})
     assert [(e.step, e.explained) for e in found] == [(2, True), (3, False)]  # nothing ended the stream
+
+
+def test_epipe_after_a_timeout_is_explained_by_the_retransmissions_given_up_on():
+    ok, _, found = evidence.explain_one("EPIPE", CONN, [seg(ME, PEER, ["ACK"], length=10, retransmission=True)], 2.0)
+    assert ok and len(found) == 1

@@ -1,6 +1,11 @@
 """Faults on a whole host: it stops (vanishes from the network), restarts (same
 address, every socket forgotten), freezes (paused: its programs stop, its kernel
-still answers), or is unplugged from the network and plugged back."""
+still answers), or is unplugged from the network and plugged back.
+
+Stopping (and restarting) kills the host's programs first, and their kernel
+closes their sockets as for any dying program: a FIN (or an RST over unread
+data) goes out before the host is gone. A silent disappearance is
+`disconnect` first, then stop or restart."""
 
 from lab.faults.base import Fault, FaultRecord
 
@@ -10,7 +15,7 @@ class Stop(Fault):
 
     def apply(self, ctx):
         ctx.host.stop()
-        return FaultRecord("stop", ctx.host.name, "stopped: the host and its kernel are gone")
+        return FaultRecord("stop", ctx.host.name, "stopped: its programs killed (their sockets closed), then gone")
 
 
 class Start(Fault):

@@ -231,7 +231,7 @@ class Loader:
             self.fail(where, f"packet rule {i + 1}: max {high} is below min {low}")
         flags = raw.get("flags", [])
         return WireRule(line=line_of(self.root, where), why=raw["why"], src=raw.get("from"), dst=raw.get("to"),
-                        icmp=raw.get("icmp"), retransmission=raw.get("retransmission"),
+                        icmp=raw.get("icmp"), arp=raw.get("arp"), retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),
                         min=low, max=high)

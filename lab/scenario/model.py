@@ -89,13 +89,14 @@ class WireRule:
     after: str | None = None   # step label: only packets from that step's start on
     data: bool | None = None   # with payload (True) or without (False)
     icmp: str | None = None    # an ICMP destination-unreachable of this kind
+    arp: str | None = None     # an ARP request or reply
     retransmission: bool | None = None
     min: int = 0
     max: int | None = None
 
     @property
     def text(self):
-        parts = [f"ICMP {self.icmp}" if self.icmp else "+".join(self.flags) or "any"]
+        parts = [f"ICMP {self.icmp}" if self.icmp else f"ARP {self.arp}" if self.arp else "+".join(self.flags) or "any"]
         if self.retransmission is not None:
             parts[0] += " retransmitted" if self.retransmission else " first sent"
         parts += [f"{self.src or '*'}→{self.dst or '*'}"]
