@@ -129,10 +129,19 @@ class Steps:
             args["addr"] = self.hosts[args.pop("to")].address
         return args
 
+    def running(self, step):
+        """The program a wait or a kill acts on; None when the host runs none."""
+        agent = self.agents.get(step.host)
+        if agent is None or (not agent.alive and step.wait != "exit"):
+            return None
+        return agent
+
     def run_one(self, step):
         if step.call:
             event = self.agent(step.host).call(step.call, self.call_args(step), step.timeout)
             return outcome(step.call, event), event
+        if (step.wait or step.fault == "kill") and self.running(step) is None:
+            return "ERROR", {"error": f"no program is running on {step.host} for this step"}
         if step.wait == "exit":
             agent = self.agents[step.host]
             try:
@@ -151,6 +160,8 @@ class Steps:
 
     def fault(self, step):
         if step.fault == "heal":
+            if step.args["of"] not in self.applied:
+                return "ERROR", {"error": f"the fault of step {step.args['of']} is not in force"}
             fault, ctx = self.applied.pop(step.args["of"])
             fault.revert(ctx)
             return "ok", {"fault": f"healed step {step.args['of']}", "heals": step.args["of"]}

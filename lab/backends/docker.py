@@ -14,12 +14,9 @@ stdin/stdout are a hijacked API connection, and pcaps come back with
 import io
 import ipaddress
 import os
-import queue
 import random
 import socket
-import struct
 import tarfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,7 +28,8 @@ import yaml
 from docker.types import IPAMConfig, IPAMPool
 
 from lab import images
-from lab.backends.base import LABEL, Backend, ExecResult, Host, Process, Sidecar
+from lab.backends.base import LABEL, Backend, Host, Sidecar
+from lab.backends.docker_exec import DockerProcess, exec_in
 from lab.errors import SetupError, StepTimeout
 
 OWNER = "tcp-fault-lab.owner"  # host:pid of the process running the run
@@ -96,89 +94,6 @@ def connect():
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         reason = str(exc).split("(")[0].strip() or type(exc).__name__
         raise SetupError(f"cannot reach the Docker engine at {where}: {reason}") from None
-
-
-def exec_in(container, argv):
-    rc, (out, err) = container.exec_run(argv, demux=True)
-    return ExecResult(rc, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
-
-
-def read_frame(sock):
-    """One frame of the engine's multiplexed stream: (stream id, bytes) or None at EOF."""
-    header = _read_exactly(sock, 8)
-    if header is None:
-        return None
-    stream, size = struct.unpack(">BxxxL", header)
-    return stream, _read_exactly(sock, size) or b""
-
-
-def _read_exactly(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-class DockerProcess(Process):
-    """An exec with stdin attached; a thread splits its stdout into lines."""
-
-    def __init__(self, client, container, argv):
-        self.api = client.api
-        self.exec_id = self.api.exec_create(container.id, argv, stdin=True, stdout=True, stderr=True)["Id"]
-        self.sock = self.api.exec_start(self.exec_id, socket=True)._sock
-        self.lines = queue.Queue()
-        self.stderr = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        pending = b""
-        try:
-            while (frame := read_frame(self.sock)) is not None:
-                stream, data = frame
-                if stream == 2:
-                    self.stderr.append(data.decode(errors="replace"))
-                    continue
-                pending += data
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    self.lines.put(line.decode())
-        except OSError:
-            pass  # the connection was closed under us at teardown
-        self.lines.put(None)
-
-    def write_line(self, line):
-        try:
-            self.sock.sendall(line.encode() + b"\n")
-        except OSError:
-            pass  # the process is gone; read_line reports the end of stream
-
-    def read_line(self, timeout):
-        try:
-            return self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise StepTimeout(f"no answer within {timeout} s") from None
-
-    @property
-    def returncode(self):
-        state = self.api.exec_inspect(self.exec_id)
-        return None if state["Running"] else state["ExitCode"]
-
-    def wait(self, timeout):
-        deadline = time.monotonic() + timeout
-        while (rc := self.returncode) is None:
-            if time.monotonic() > deadline:
-                raise StepTimeout(f"process still running after {timeout} s")
-            time.sleep(0.01)
-        return rc
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 class DockerSidecar(Sidecar):
