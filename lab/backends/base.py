@@ -1,10 +1,17 @@
 """What the runner needs from a place to run hosts, and nothing more.
 
 A Backend brings up a Topology (hosts on one private network) for one run and
-tears it down; a Host can run a command, start a long-lived process, copy a
-file out, be signalled, stopped and started. The runner, the faults and the
-capture only ever see these names, so hosts as containers (docker.py) or as
-network namespaces cost one file each.
+tears it down; a Host can run a command, start a long-lived process, start a
+capture beside itself, signal a process, and be stopped, started, paused and
+unplugged. The runner, the faults and the capture only ever see these names,
+so hosts as containers (docker.py) or as network namespaces cost one file each.
+
+The contract is wider than exec/copy_out/kill/stop/start: the agent needs a
+line stream (spawn, where a one-shot exec per call would cost tens of
+milliseconds each), the capture needs a sidecar that outlives the host's
+own programs (start_capture; copy_out lives on the Sidecar, which holds the
+pcap), and the host-level faults of the catalogue need pause and
+disconnect. Each is one call on either backend.
 
     >>> ExecResult(rc=0, stdout="ok\\n").succeeded
     True
