@@ -175,7 +175,7 @@ class Parser(argparse.ArgumentParser):
 
 def parser():
     from lab.runner import RUNS
-    p = Parser(prog="lab", description=__doc__.splitlines()[0])
+    p = Parser(prog="lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend", default="docker", help="where hosts run (default: docker)")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios and print their verdicts")
