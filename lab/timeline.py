@@ -69,7 +69,9 @@ def build(record, include_noise=True):
             continue
         kind = "fault" if "fault" in o["event"] else "call"
         text = o["event"]["fault"] if kind == "fault" else f"{step.get('action', o['event'].get('op'))} → {o['outcome']}"
-        rows.append(Row(ts=o["start"], kind=kind, text=text, src=step.get("host", "?"), step=o["step"],
+        # a call sits where it returned (when its result was known); a fault where it began
+        at = o["end"] if kind == "call" and o["end"] is not None else o["start"]
+        rows.append(Row(ts=at, kind=kind, text=text, src=step.get("host", "?"), step=o["step"],
                         passed=step.get("passed")))
     rows.sort(key=lambda r: (r.ts, r.kind != "call"))
     return [r for r in rows if include_noise or not r.noise]

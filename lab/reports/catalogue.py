@@ -35,7 +35,7 @@ def index_html(recs, root):
                     f'<td>{html.escape(r["scenario"]["summary"])} {reason}</td></tr>')
     kernel = html.escape(recs[0]["environment"]["kernel"]) if recs and "environment" in recs[0] else "?"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tcp-fault-lab catalogue</title>
-<style>body{{font:14px system-ui,sans-serif;margin:24px}} td,th{{border:1px solid #d6d9de;padding:3px 8px}}
+<style>body{{font:14px system-ui,sans-serif;margin:24px}} td,th{{border:1px solid #d6d9de;padding:3px 8px;white-space:nowrap}} td:last-child{{white-space:normal}}
 table{{border-collapse:collapse}} .passed{{color:#16794a}} .failed,.incomplete{{color:#c0262d;font-weight:700}}
 .skipped{{color:#a16207}}</style></head><body><h1>tcp-fault-lab catalogue — kernel {kernel}</h1>
 <table><tr><th>scenario</th><th>verdict</th><th>time</th><th>what it shows</th></tr>

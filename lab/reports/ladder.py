@@ -4,7 +4,9 @@ they were active, and each result joined to the packet that explains it.
 
 Rendered as text (for the terminal and a failing test's report) and as one
 self-contained HTML page (inline CSS and SVG, no fetches) by `lab report RUN_DIR`.
-Rows are in time order, one event per row, with the time since the first event.
+Rows are in time order, one event per row, with the time since the first event;
+a call's row is the moment it returned, so the packet that explains its
+result stands above it.
 """
 
 import html
