@@ -23,6 +23,8 @@ never pass silently. Successes need no packet.
 
 from dataclasses import dataclass
 
+from lab.calls import ERRNO_NAMES
+
 ICMP_FOR = {
     "ECONNREFUSED": {"port-unreachable"},
     "EHOSTUNREACH": {"host-unreachable", "host-prohibited", "admin-prohibited"},
@@ -45,8 +47,7 @@ class Evidence:
 
 
 def needs_evidence(outcome):
-    return isinstance(outcome, str) and (outcome == "EOF" or outcome.startswith(("E", "SIG"))) \
-        and outcome not in ("ESTABLISHED",)
+    return isinstance(outcome, str) and (outcome == "EOF" or outcome in ERRNO_NAMES or outcome.startswith("SIG"))
 
 
 def connection_of(step, scenario, observations, address):

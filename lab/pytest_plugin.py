@@ -3,13 +3,15 @@
     pytest scenarios/                       the catalogue, one item each
     pytest scenarios/ --junitxml=out.xml    with kernel, backend and pcap path as properties
 
-After the session, runs/index.html links each run's report.html and
+After a serial session, runs/index.html links each run's report.html and
 runs/catalogue-junit.xml has one testcase per step, packet rule and
-evidence link. A file that does not load is a collection error of one line; a scenario
-whose expectations fail is a failure showing the verdict tables; an engine
-that cannot be reached skips the item, except under CI=true, where it fails
-(CI must never pass by skipping). Each run tears itself down in `finally`,
-so the plugin keeps no session state to clean at the end.
+evidence link (under pytest-xdist the workers hold the runs, and these two
+are not written). A file that does not load is a collection error of one
+line; a scenario whose expectations fail is a failure showing the verdict
+tables and the ladder; an engine that cannot be reached skips the item,
+except under CI=true, where it fails (CI must never pass by skipping). Each
+run tears itself down in `finally`, so the only session state is the list
+of run directories for those reports; nothing is left to clean at the end.
 """
 
 import io

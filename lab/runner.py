@@ -20,6 +20,7 @@ from lab.backends.base import HostSpec, Topology
 from lab.calls import Agent, outcome
 from lab.capture import Captures
 from lab.errors import SetupError, StepTimeout
+from lab.faults.base import FaultContext
 from lab.scenario.model import parse_version
 from lab.verdict import Observation
 
@@ -166,7 +167,7 @@ class Steps:
             fault.revert(ctx)
             return "ok", {"fault": f"healed step {step.args['of']}", "heals": step.args["of"]}
         fault = faults.build(step)
-        ctx = faults.FaultContext(host=self.hosts[step.host], agent=self.agents.get(step.host),
+        ctx = FaultContext(host=self.hosts[step.host], agent=self.agents.get(step.host),
                                   hosts=self.hosts, tag=f"tfl-{self.run_id}-{step.label}")
         try:
             record = fault.apply(ctx)
@@ -247,8 +248,9 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}
     judged = verdict.judge(scenario, parse_version(env["kernel"]), observations, segments, addresses)
     lap("verdict")
+    agent_logs = {name: [line for log in logs for line in log] for name, logs in steps.logs.items()}
     return RunResult(
         scenario=scenario, run_id=run_id, env=env, timings=timings, observations=observations,
-        verdict=judged, agent_logs={n: [line for log in logs for line in log] for n, logs in steps.logs.items()}, pcaps=pcaps,
-        addresses=addresses, segments=segments, skipped=skipped,
+        verdict=judged, agent_logs=agent_logs, pcaps=pcaps, addresses=addresses, segments=segments,
+        skipped=skipped,
     )

@@ -90,9 +90,3 @@ class DockerProcess(Process):
                 raise StepTimeout(f"process still running after {timeout} s")
             time.sleep(0.01)
         return rc
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass

@@ -4,7 +4,6 @@
 """
 
 from lab.faults import host, iptables, process, tc
-from lab.faults.base import FaultContext  # noqa: F401  (re-exported for the runner)
 
 FAULTS = {
     "kill": process.Kill,
