@@ -23,7 +23,6 @@ import signal
 
 from lab.errors import StepTimeout
 
-AGENT = ["python3", "/opt/lab/sockops.py"]
 GRACE = 2.0  # seconds we wait beyond a call's own deadline before calling it hung
 FAILURES = ("TIMEOUT", "ERROR")
 ERRNO_NAMES = set(errno.errorcode.values())
@@ -66,7 +65,7 @@ class Agent:
         self.host = host
         self.log = []
         self.next_id = 0
-        self.process = host.spawn(AGENT + [f"--sigpipe={sigpipe}"])
+        self.process = host.spawn([*host.agent_argv, f"--sigpipe={sigpipe}"])
         hello = self._read(timeout)
         if hello is None:
             raise StepTimeout(f"the agent in {host.name} did not start")

@@ -17,6 +17,7 @@ disconnect. Each is one call on either backend.
     True
 """
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -73,6 +74,7 @@ class Host(ABC):
     name: str
     address: str          # fixed for the run: it survives stop/start and disconnect/reconnect
     router: bool          # packets between others pass through it (faults use FORWARD)
+    agent_argv: list      # how to start lab/sockops.py inside this host
 
     @abstractmethod
     def exec(self, argv: list[str]) -> ExecResult: ...
@@ -140,6 +142,10 @@ class Sidecar(ABC):
 class Backend(ABC):
     name: str
 
+    def ensure_images(self) -> dict:
+        """Build what hosts are made from, if missing; {name: tag}. Namespaces need none."""
+        return {}
+
     @abstractmethod
     def up(self, topology: Topology) -> dict:
         """Create the network and hosts; return {name: Host}."""
@@ -155,3 +161,14 @@ class Backend(ABC):
     @abstractmethod
     def describe(self) -> dict:
         """Facts for result.json: kernel, engine version, image ids."""
+
+
+def process_alive(pid):
+    """Is this process (the owner of a run's objects) still running here?"""
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

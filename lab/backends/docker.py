@@ -19,34 +19,20 @@ import socket
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import docker
 import docker.errors
 import requests.exceptions
-import yaml
 from docker.types import IPAMConfig, IPAMPool
 
 from lab import images
-from lab.backends.base import LABEL, Backend, Host, Sidecar
+from lab.backends.base import LABEL, Backend, Host, Sidecar, process_alive
+from lab.backends.compose import COMPOSE_KEYS, compose_templates, sysctls
 from lab.backends.docker_exec import DockerProcess, exec_in
 from lab.errors import SetupError, StepTimeout
 
 OWNER = "tcp-fault-lab.owner"  # host:pid of the process running the run
-COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 SUBNET_POOL = os.environ.get("LAB_SUBNET_POOL", "10.213.0.0/16")
-# compose keys this module knows how to pass on; any other is refused rather than ignored
-COMPOSE_KEYS = {"image", "command", "init", "cap_drop", "cap_add", "labels", "read_only", "tmpfs"}
-
-
-def compose_templates(path=COMPOSE):
-    """The `x-host` and `x-capture` service templates and the `lab` network."""
-    spec = yaml.safe_load(path.read_text())
-    for key in ("x-host", "x-capture"):
-        unknown = set(spec[key]) - COMPOSE_KEYS
-        if unknown:
-            raise SetupError(f"{path}: {key} uses {sorted(unknown)}; the lab passes on only {sorted(COMPOSE_KEYS)}")
-    return spec["x-host"], spec["x-capture"], spec["networks"]["lab"]
 
 
 def run_kwargs(template, image, name, labels, extra_caps=()):
@@ -59,29 +45,7 @@ def run_kwargs(template, image, name, labels, extra_caps=()):
 def owner_alive(owner):
     """Is the process that labelled an object still running on this machine?"""
     host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def sysctls(spec):
-    """Kernel settings of a router and of the hosts routed through it (set at creation:
-    /proc/sys is read-only inside a container)."""
-    values = {}
-    if spec.router:
-        values["net.ipv4.ip_forward"] = "1"
-    if spec.router or spec.routed:
-        # redirects would tell the hosts to bypass the router on their shared network
-        for scope in ("all", "default", "eth0"):  # eth0 exists before "default" is applied
-            values[f"net.ipv4.conf.{scope}.send_redirects"] = "0"
-            values[f"net.ipv4.conf.{scope}.accept_redirects"] = "0"
-    return values
+    return host == socket.gethostname() and pid.isdigit() and process_alive(int(pid))
 
 
 def connect():
@@ -138,6 +102,7 @@ class DockerHost(Host):
         self.address = address
         self.network = network
         self.router = router
+        self.agent_argv = ["python3", "/opt/lab/sockops.py"]  # put there by images/host/Dockerfile
 
     def exec(self, argv):
         return exec_in(self.container, argv)

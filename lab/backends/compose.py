@@ -1,0 +1,36 @@
+"""What both backends take from compose.yaml and the scenario: the host and capture
+templates, and the kernel settings of routers and the hosts routed through them."""
+
+from pathlib import Path
+
+import yaml
+
+from lab.errors import SetupError
+
+COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
+# compose keys the lab knows how to pass on; any other is refused rather than ignored
+COMPOSE_KEYS = {"image", "command", "init", "cap_drop", "cap_add", "labels", "read_only", "tmpfs"}
+
+
+def compose_templates(path=COMPOSE):
+    """The `x-host` and `x-capture` service templates and the `lab` network."""
+    spec = yaml.safe_load(path.read_text())
+    for key in ("x-host", "x-capture"):
+        unknown = set(spec[key]) - COMPOSE_KEYS
+        if unknown:
+            raise SetupError(f"{path}: {key} uses {sorted(unknown)}; the lab passes on only {sorted(COMPOSE_KEYS)}")
+    return spec["x-host"], spec["x-capture"], spec["networks"]["lab"]
+
+
+def sysctls(spec):
+    """Kernel settings of a router and of the hosts routed through it (set at creation:
+    /proc/sys is read-only inside a container)."""
+    values = {}
+    if spec.router:
+        values["net.ipv4.ip_forward"] = "1"
+    if spec.router or spec.routed:
+        # redirects would tell the hosts to bypass the router on their shared network
+        for scope in ("all", "default", "eth0"):  # eth0 exists before "default" is applied
+            values[f"net.ipv4.conf.{scope}.send_redirects"] = "0"
+            values[f"net.ipv4.conf.{scope}.accept_redirects"] = "0"
+    return values

@@ -1,0 +1,329 @@
+"""Hosts as network namespaces on one machine: no engine, only root, iproute2 and tcpdump.
+
+Each run gets a switch namespace holding a bridge, and one namespace per
+host joined to it by a veth pair whose inner end is the host's `eth0`.
+Nothing is added to the machine's own namespace (no bridge, address, route
+or firewall rule there), so runs cannot collide with each other or with
+the machine's networking, and every run can use the same subnet.
+
+What Docker does, mapped onto a namespace (so the catalogue gives the same
+verdicts on both backends):
+
+- a host's programs are started with `nsenter --net=…`: they share the
+  machine's file system and process table, and the agent is the lab's
+  own `sockops.py`;
+- a capture is a tcpdump in the host's namespace; it stops, as a sidecar's
+  does, when the host's `eth0` goes away;
+- stop: SIGKILL to every process of the host but its capture, wait until
+  they are gone (their kernel has then closed their sockets), then remove
+  its `eth0` and the namespace; start: a fresh namespace, same address and
+  MAC (Docker derives the MAC from the address too);
+- pause: SIGSTOP to the same processes (the cgroup freezer's effect: the
+  kernel still answers for them); disconnect: remove `eth0`; reconnect:
+  a new one at the same address;
+- IPv6 is off, as on the lab's Docker network, so no router solicitations
+  or multicast reports reach the captures.
+
+A namespace's name carries the run id and the pid of the `lab` process
+that made it (`tfl-<run id>-p<pid>-<host>`), so `lab clean` can spare live runs.
+"""
+
+import ipaddress
+import os
+import platform
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from lab.backends.base import Backend, ExecResult, Host, Process, Sidecar, process_alive
+from lab.backends.compose import compose_templates, sysctls
+from lab.errors import SetupError, StepTimeout
+
+NETNS_DIR = Path("/run/netns")
+PREFIX = "tfl-"
+SUBNET = ipaddress.ip_network("10.213.0.0/24")
+SOCKOPS = Path(__file__).resolve().parents[1] / "sockops.py"
+NAME = re.compile(r"^tfl-(?P<run>.+)-p(?P<pid>\d+)-(?P<host>[^-]+)$")
+NO_IPV6 = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+TOOLS = ("ip", "nsenter", "tcpdump", "iptables", "tc", "sysctl")
+
+
+def run(argv, check=True):
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise SetupError(f"`{' '.join(argv)}` failed: {done.stderr.strip() or done.returncode}")
+    return done
+
+
+def mac_for(address):
+    """02:42 and the IPv4 address, as Docker assigns them."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(address).packed)
+
+
+def pids_in(netns):
+    """Processes whose network namespace is this one."""
+    done = run(["ip", "netns", "pids", netns], check=False)
+    return [int(p) for p in done.stdout.split()]
+
+
+def kill_all(pids, sig=signal.SIGKILL, timeout=5.0):
+    """Signal the processes and wait until they are gone (so their sockets are closed)."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            if _zombie(pid):
+                break
+            time.sleep(0.005)
+
+
+def _zombie(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+class PipeProcess(Process):
+    """A local child with stdin/stdout pipes; a thread splits its stdout into lines."""
+
+    def __init__(self, argv):
+        self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE)
+        self.lines = queue.Queue()
+        self.stderr = []
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+
+    def _pump_stdout(self):
+        for line in self.popen.stdout:
+            self.lines.put(line.decode(errors="replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def _pump_stderr(self):
+        for chunk in iter(lambda: self.popen.stderr.read1(4096), b""):
+            self.stderr.append(chunk.decode(errors="replace"))
+
+    def write_line(self, line):
+        try:
+            self.popen.stdin.write(line.encode() + b"\n")
+            self.popen.stdin.flush()
+        except OSError:
+            pass  # the process is gone; read_line reports the end of stream
+
+    def read_line(self, timeout):
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise StepTimeout(f"no answer within {timeout} s") from None
+
+    @property
+    def returncode(self):
+        rc = self.popen.poll()
+        return 128 - rc if rc is not None and rc < 0 else rc  # the engine's convention: 128+N
+
+    def wait(self, timeout):
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise StepTimeout(f"process still running after {timeout} s") from None
+        return self.returncode
+
+
+class NetnsSidecar(Sidecar):
+    def __init__(self, host, path, max_packets):
+        self.host = host
+        self.path = str(path)
+        argv = list(compose_templates()[1]["command"])
+        argv[argv.index("-w") + 1] = self.path  # the sidecar's own path, in our file system
+        self.process = PipeProcess(host.enter([*argv, "-c", str(max_packets)]))
+
+    def exec(self, argv):
+        return self.host.exec(argv)
+
+    @property
+    def running(self):
+        return self.process.returncode is None
+
+    def wait_for_output(self, text, timeout):
+        deadline = time.monotonic() + timeout
+        while text not in "".join(self.process.stderr):
+            if time.monotonic() > deadline or not self.running:
+                output = "".join(self.process.stderr).strip()
+                raise StepTimeout(f"{text!r} not seen within {timeout} s; output: {output[-200:]!r}")
+            time.sleep(0.01)
+
+    def stop(self, timeout):
+        if self.running:
+            self.process.popen.send_signal(signal.SIGINT)
+        self.process.wait(timeout)
+
+    def copy_out(self, path):
+        return Path(path).read_bytes()
+
+
+class NetnsHost(Host):
+    def __init__(self, backend, spec, address):
+        self.backend = backend
+        self.spec = spec
+        self.name = spec.name
+        self.address = address
+        self.router = spec.router
+        self.netns = backend.netns_name(spec.name)
+        self.captures = []
+        self.agent_argv = [sys.executable, str(SOCKOPS)]
+
+    def enter(self, argv):
+        return ["nsenter", f"--net={NETNS_DIR / self.netns}", "--", *argv]
+
+    def exec(self, argv):
+        done = subprocess.run(self.enter(argv), capture_output=True, text=True)
+        return ExecResult(done.returncode, done.stdout, done.stderr)
+
+    def spawn(self, argv):
+        return PipeProcess(self.enter(argv))
+
+    def start_capture(self, max_packets):
+        sidecar = NetnsSidecar(self, self.backend.workdir / f"{self.name}-{len(self.captures)}.pcap", max_packets)
+        self.captures.append(sidecar)
+        return sidecar
+
+    def kill(self, pid, signal_name):
+        try:
+            os.kill(pid, signal.Signals[signal_name])
+            return ExecResult(0, "")
+        except (ProcessLookupError, KeyError) as exc:
+            return ExecResult(1, "", str(exc))
+
+    def programs(self):
+        """The host's processes, its captures excepted (a sidecar is not part of the host)."""
+        spared = {c.process.popen.pid for c in self.captures}
+        return [p for p in pids_in(self.netns) if p not in spared]
+
+    def create(self):
+        """The namespace, its kernel settings, loopback up, and eth0 on the bridge."""
+        run(["ip", "netns", "add", self.netns])
+        self.exec_checked(["sysctl", "-q", "-w", *self.backend.sysctls(self.spec)])
+        self.exec_checked(["ip", "link", "set", "lo", "up"])
+        self.plug()
+
+    def plug(self):
+        switch = self.backend.netns_name("")
+        port = f"p{self.backend.index[self.name]}"
+        run(["ip", "-n", switch, "link", "add", port, "type", "veth",
+             "peer", "name", "eth0", "netns", self.netns, "address", mac_for(self.address)])
+        run(["ip", "-n", switch, "link", "set", port, "master", "br0", "up"])
+        self.exec_checked(["ip", "addr", "add", f"{self.address}/{SUBNET.prefixlen}", "dev", "eth0"])
+        self.exec_checked(["ip", "link", "set", "eth0", "up"])
+
+    def exec_checked(self, argv):
+        done = self.exec(argv)
+        if not done.succeeded:
+            raise SetupError(f"{self.name}: `{' '.join(argv)}` failed: {done.stderr.strip()}")
+
+    def stop(self):
+        kill_all(self.programs())
+        self.disconnect()
+        run(["ip", "netns", "del", self.netns], check=False)
+
+    def start(self):
+        self.create()
+
+    def pause(self):
+        for pid in self.programs():
+            os.kill(pid, signal.SIGSTOP)
+
+    def unpause(self):
+        for pid in self.programs():
+            os.kill(pid, signal.SIGCONT)
+
+    def disconnect(self):
+        run(["ip", "-n", self.netns, "link", "del", "eth0"], check=False)
+
+    def reconnect(self):
+        if "eth0" not in self.exec(["ip", "-o", "link", "show", "eth0"]).stdout:
+            self.plug()
+
+
+class NetnsBackend(Backend):
+    name = "netns"
+
+    def __init__(self, say=lambda msg: None):
+        missing = [tool for tool in TOOLS if not shutil.which(tool)]
+        if missing:
+            raise SetupError(f"the netns backend needs {', '.join(missing)}: install them "
+                             "(`apt-get install iproute2 util-linux tcpdump iptables procps`)")
+        if os.geteuid() != 0:
+            raise SetupError("the netns backend needs root (network namespaces, bridges, tcpdump)")
+        self.say = say
+        self.run_id = None
+        self.index = {}
+        self.workdir = None
+
+    def netns_name(self, host):
+        return f"{PREFIX}{self.run_id}-p{os.getpid()}-{host or 'switch'}"
+
+    @staticmethod
+    def sysctls(spec):
+        """The router settings Docker applies, and IPv6 off; eth0 inherits "default" (it comes later)."""
+        values = {**NO_IPV6, **{k: v for k, v in sysctls(spec).items() if ".eth0." not in k}}
+        return [f"{k}={v}" for k, v in values.items()]
+
+    def up(self, topology):
+        self.run_id = topology.run_id
+        self.index = {spec.name: i for i, spec in enumerate(topology.hosts)}
+        self.workdir = Path(tempfile.gettempdir()) / self.netns_name("captures")
+        self.workdir.mkdir(mode=0o700)
+        switch = self.netns_name("")
+        run(["ip", "netns", "add", switch])
+        run(["ip", "netns", "exec", switch, "sysctl", "-q", "-w", *(f"{k}={v}" for k, v in NO_IPV6.items())])
+        run(["ip", "-n", switch, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", switch, "link", "set", "br0", "up"])
+        hosts = {}
+        for i, spec in enumerate(topology.hosts):
+            hosts[spec.name] = NetnsHost(self, spec, str(SUBNET[10 + i]))
+            hosts[spec.name].create()
+        return hosts
+
+    def _remove(self, keep=lambda pid: False, run_id=None):
+        """Kill the processes of the runs' namespaces, delete those, and the capture folders."""
+        removed = []
+        places = [*NETNS_DIR.glob(f"{PREFIX}*"), *Path(tempfile.gettempdir()).glob(f"{PREFIX}*")]
+        for place in sorted(places):
+            match = NAME.match(place.name)
+            if not match or (run_id and match["run"] != run_id) or keep(int(match["pid"])):
+                continue
+            if place.parent == NETNS_DIR:
+                kill_all(pids_in(place.name))
+                run(["ip", "netns", "del", place.name], check=False)
+                removed.append(f"network namespace {place.name}")
+            else:
+                shutil.rmtree(place, ignore_errors=True)
+                removed.append(f"capture folder {place}")
+        return removed
+
+    def down(self, run_id):
+        self._remove(run_id=run_id)
+
+    def clean(self, everything=False):
+        return self._remove(keep=lambda pid: not everything and process_alive(pid))
+
+    def describe(self):
+        return {
+            "backend": self.name,
+            "kernel": platform.release(),
+            "engine": run(["ip", "-V"]).stdout.strip(),
+            "images": {},
+        }
+
