@@ -18,8 +18,12 @@ disconnect. Each is one call on either backend.
 """
 
 import os
+import queue
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+
+from lab.errors import StepTimeout
 
 LABEL = "tcp-fault-lab.run"  # every object a run creates carries it, valued by run id
 
@@ -68,6 +72,28 @@ class Process(ABC):
 
     @abstractmethod
     def wait(self, timeout: float) -> int: ...
+
+
+class LineProcess(Process):
+    """A Process whose stdout lines a reader thread puts on `lines` (None at the end)."""
+
+    def __init__(self):
+        self.lines = queue.Queue()
+        self.stderr = []
+
+    def read_line(self, timeout):
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise StepTimeout(f"no answer within {timeout} s") from None
+
+    def wait(self, timeout):
+        deadline = time.monotonic() + timeout
+        while (rc := self.returncode) is None:
+            if time.monotonic() > deadline:
+                raise StepTimeout(f"process still running after {timeout} s")
+            time.sleep(0.01)
+        return rc
 
 
 class Host(ABC):

@@ -6,13 +6,10 @@ frames of an 8-byte header (stream id, length) and the bytes; a thread reads
 them and splits stdout into lines.
 """
 
-import queue
 import struct
 import threading
-import time
 
-from lab.backends.base import ExecResult, Process
-from lab.errors import StepTimeout
+from lab.backends.base import ExecResult, LineProcess
 
 
 def exec_in(container, argv):
@@ -39,15 +36,14 @@ def _read_exactly(sock, n):
     return data
 
 
-class DockerProcess(Process):
+class DockerProcess(LineProcess):
     """An exec with stdin attached; a thread splits its stdout into lines."""
 
     def __init__(self, client, container, argv):
+        super().__init__()
         self.api = client.api
         self.exec_id = self.api.exec_create(container.id, argv, stdin=True, stdout=True, stderr=True)["Id"]
         self.sock = self.api.exec_start(self.exec_id, socket=True)._sock
-        self.lines = queue.Queue()
-        self.stderr = []
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self):
@@ -72,21 +68,7 @@ class DockerProcess(Process):
         except OSError:
             pass  # the process is gone; read_line reports the end of stream
 
-    def read_line(self, timeout):
-        try:
-            return self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise StepTimeout(f"no answer within {timeout} s") from None
-
     @property
     def returncode(self):
         state = self.api.exec_inspect(self.exec_id)
         return None if state["Running"] else state["ExitCode"]
-
-    def wait(self, timeout):
-        deadline = time.monotonic() + timeout
-        while (rc := self.returncode) is None:
-            if time.monotonic() > deadline:
-                raise StepTimeout(f"process still running after {timeout} s")
-            time.sleep(0.01)
-        return rc

@@ -31,7 +31,6 @@ that made it (`tfl-<run id>-p<pid>-<host>`), so `lab clean` can spare live runs.
 import ipaddress
 import os
 import platform
-import queue
 import re
 import shutil
 import signal
@@ -42,7 +41,7 @@ import threading
 import time
 from pathlib import Path
 
-from lab.backends.base import Backend, ExecResult, Host, Process, Sidecar, process_alive
+from lab.backends.base import Backend, ExecResult, Host, LineProcess, Sidecar, process_alive
 from lab.backends.compose import compose_templates, sysctls
 from lab.errors import SetupError, StepTimeout
 
@@ -95,14 +94,13 @@ def _zombie(pid):
         return True
 
 
-class PipeProcess(Process):
+class PipeProcess(LineProcess):
     """A local child with stdin/stdout pipes; a thread splits its stdout into lines."""
 
     def __init__(self, argv):
+        super().__init__()
         self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE)
-        self.lines = queue.Queue()
-        self.stderr = []
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         threading.Thread(target=self._pump_stderr, daemon=True).start()
 
@@ -122,23 +120,10 @@ class PipeProcess(Process):
         except OSError:
             pass  # the process is gone; read_line reports the end of stream
 
-    def read_line(self, timeout):
-        try:
-            return self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise StepTimeout(f"no answer within {timeout} s") from None
-
     @property
     def returncode(self):
         rc = self.popen.poll()
         return 128 - rc if rc is not None and rc < 0 else rc  # the engine's convention: 128+N
-
-    def wait(self, timeout):
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise StepTimeout(f"process still running after {timeout} s") from None
-        return self.returncode
 
 
 class NetnsSidecar(Sidecar):
