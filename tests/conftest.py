@@ -26,3 +26,8 @@ def live(backend):
         yield run_id, hosts, captures
     finally:
         backend.down(run_id)
+
+
+@pytest.fixture(scope="session")
+def netns_backend():
+    return require_engine("netns")
