@@ -1,6 +1,7 @@
 # tcp-fault-lab: the front door.
 #   make scenario NAME=crash-reset   run one scenario, print its verdict table
-#        (REPEAT=20: run it 20 times and report whether every outcome was the same)
+#        (REPEAT=20: run it 20 times and report whether every outcome was the same;
+#         BACKEND=netns: hosts as network namespaces on this machine, no Docker)
 #   make scenarios                   run the whole catalogue (JUnit XML in runs/)
 #   make test                        unit and integration tests, then the catalogue
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
@@ -20,8 +21,10 @@ REPEAT  ?= 1
 RUNS    ?= 20
 N       ?= 10
 NAMES   ?= $(NAME)
+BACKEND ?= docker
+APT     := $(SUDO) apt-get install -y -qq --no-install-recommends
 
-.PHONY: scenario scenarios test bench soak images readme browser clean distclean setup
+.PHONY: scenario scenarios test bench soak images readme browser tools clean distclean setup
 
 setup: $(STAMP) images
 
@@ -36,17 +39,21 @@ images: $(STAMP)
 	@command -v mmdebstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mmdebstrap >/dev/null; }
 	@$(LAB) images
 
-scenario: setup
-	$(LAB) run $(NAME) --repeat $(REPEAT)
+scenario: setup tools
+	$(LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT)
 
 scenarios: setup
 	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q
 
 # Chromium renders the HTML report in a test; from Debian's packages, once.
 browser:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(APT) chromium >/dev/null; }
 
-test: setup browser
+# The netns backend runs tcpdump on this machine; from Debian's packages, once.
+tools:
+	@command -v tcpdump >/dev/null || { $(SUDO) apt-get update -qq && $(APT) tcpdump >/dev/null; }
+
+test: setup browser tools
 	$(PY) -m pytest --junitxml=runs/junit.xml
 
 bench: setup

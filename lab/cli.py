@@ -11,11 +11,14 @@
     lab images               build the images (only what is missing)
     lab clean [--all]        remove what killed runs left behind (--all: running ones too)
 
+    --backend netns          hosts as network namespaces on this machine (root), not containers
+
 Exit status 2: bad input (scenario file, name, argument) or an environment
 that cannot run the lab (engine unreachable, build failed): one line on stderr.
 """
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from lab.errors import LabError
+from lab.errors import LabError, SetupError
 from lab.scenario import load as loader
 
 
@@ -41,7 +44,7 @@ def cmd_run(args, console):
 
     scenarios = [loader.load(loader.path_for(name)) for name in args.names]
     all_good = True
-    with console.status("connecting to the engine") as status:
+    with console.status(f"setting up the {args.backend} backend") as status:
         backend = get_backend(args.backend, say=console.print)
         for scenario in scenarios:
             runs = []
@@ -158,8 +161,14 @@ def cmd_images(args, console):
 
 
 def cmd_clean(args, console):
-    from lab.backends import get_backend
-    removed = get_backend(args.backend).clean(everything=args.all)
+    """Every backend that can run here: a killed run of either may have left something."""
+    from lab.backends import BACKENDS, get_backend
+    removed = []
+    for name in BACKENDS:
+        try:
+            removed += get_backend(name).clean(everything=args.all)
+        except SetupError as exc:
+            console.print(f"[dim]{name}: nothing to clean ({escape(str(exc))})[/dim]")
     for item in removed:
         console.print(f"removed {item}")
     console.print(f"{len(removed)} leftovers removed")
@@ -174,9 +183,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def parser():
+    from lab.backends import BACKENDS
     from lab.runner import RUNS
     p = Parser(prog="lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backend", default="docker", help="where hosts run (default: docker)")
+    p.add_argument("--backend", choices=BACKENDS, default=os.environ.get("LAB_BACKEND", "docker"),
+                   help="where hosts run: Docker containers, or network namespaces on this machine "
+                        "(root; default: $LAB_BACKEND or docker)")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios and print their verdicts")
     run.add_argument("names", nargs="+", metavar="NAME")
