@@ -56,8 +56,8 @@ tools:
 test: setup browser tools
 	$(PY) -m pytest --junitxml=runs/junit.xml
 
-bench: setup
-	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS)
+bench: setup tools
+	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND)
 
 soak: setup
 	$(PY) tests/soak.py -n $(N)
