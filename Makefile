@@ -4,6 +4,8 @@
 #         BACKEND=netns: hosts as network namespaces on this machine, no Docker)
 #   make scenarios                   run the whole catalogue (JUnit XML in runs/)
 #   make test                        unit and integration tests, then the catalogue
+#   make matrix KERNELS="5.10 6.1"   the catalogue on Debian kernels booted in qemu, one compare page
+#   make nightly                     the catalogue on this host (Docker) and on KERNELS, compared
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
 #   make readme                      regenerate the README's catalogue table
@@ -22,9 +24,11 @@ RUNS    ?= 20
 N       ?= 10
 NAMES   ?= $(NAME)
 BACKEND ?= docker
+KERNELS ?= 5.10 6.1 6.12 7.2
+NIGHTLY := runs/nightly
 APT     := $(SUDO) apt-get install -y -qq --no-install-recommends
 
-.PHONY: scenario scenarios test bench soak images readme browser tools clean distclean setup
+.PHONY: scenario scenarios test bench soak images mmdebstrap qemu matrix nightly readme browser tools clean distclean setup
 
 setup: $(STAMP) images
 
@@ -34,9 +38,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-# mmdebstrap builds the base root file system; installed from Debian once.
-images: $(STAMP)
-	@command -v mmdebstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mmdebstrap >/dev/null; }
+# mmdebstrap builds the root file systems (images and VMs); installed from Debian once.
+mmdebstrap:
+	@command -v mmdebstrap >/dev/null || { $(SUDO) apt-get update -qq && $(APT) mmdebstrap >/dev/null; }
+
+images: $(STAMP) mmdebstrap
 	@$(LAB) images
 
 scenario: setup tools
@@ -53,7 +59,22 @@ browser:
 tools:
 	@command -v tcpdump >/dev/null || { $(SUDO) apt-get update -qq && $(APT) tcpdump >/dev/null; }
 
-test: setup browser tools
+# qemu boots other kernels, depmod indexes their modules; from Debian's packages, once.
+qemu:
+	@command -v qemu-system-x86_64 >/dev/null && command -v depmod >/dev/null || { $(SUDO) apt-get update -qq && $(APT) qemu-system-x86 kmod >/dev/null; }
+
+matrix: $(STAMP) mmdebstrap qemu
+	$(LAB) matrix $(KERNELS)
+
+# Both halves run whatever the first gives; the exit status is the worse of the two.
+nightly: setup tools qemu
+	rm -rf $(NIGHTLY)
+	status=0; \
+	$(PY) -m pytest scenarios/ -p no:cacheprovider --lab-out $(NIGHTLY)/host --junitxml=$(NIGHTLY)/host/junit.xml || status=$$?; \
+	$(LAB) matrix $(KERNELS) --out $(NIGHTLY)/kernels --also $(NIGHTLY)/host || status=$$?; \
+	exit $$status
+
+test: setup browser tools qemu
 	$(PY) -m pytest --junitxml=runs/junit.xml
 
 bench: setup tools
@@ -70,5 +91,6 @@ clean:
 	rm -rf runs
 
 distclean: clean
+	rm -rf $${LAB_CACHE:-.cache}
 	-docker images --format '{{.Repository}}:{{.Tag}}' 'tcp-fault-lab/*' | xargs -r docker rmi
 	rm -rf $(VENV) *.egg-info

@@ -8,6 +8,7 @@
     lab show RUN_DIR         a run's TCP ladder as text
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
     lab compare PATH...      outcomes by kernel (or machine) from result files; exit 1 if any disagrees
+    lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared
     lab images               build the images (only what is missing)
     lab clean [--all]        remove what killed runs left behind (--all: running ones too)
 
@@ -119,6 +120,18 @@ def cmd_compare(args, console):
     return 1 if matrix.disagreements else 0
 
 
+def cmd_matrix(args, console):
+    from lab import matrix
+    from lab.reports import terminal
+    with console.status("kernel matrix") as status:
+        done, table = matrix.run(args.kernels, args.names or (), args.out, args.also,
+                                 say=lambda msg: status.update(escape(msg)))
+    terminal.show_compare(table, console, everything=args.all)
+    terminal.show_kernel_runs(done, console)
+    console.print(f"compare page: {args.out / 'compare.html'}")
+    return 1 if table.disagreements or any(k.status != 0 for k in done) else 0
+
+
 def cmd_catalogue(args, console):
     from lab import catalogue
     print(catalogue.markdown())
@@ -214,6 +227,17 @@ def parser():
     compare.add_argument("--html", type=Path, metavar="FILE", help="also write it as a static HTML page")
     compare.add_argument("--all", action="store_true", help="show every row, not only those that differ or fail")
     compare.set_defaults(fn=cmd_compare)
+    matrix = sub.add_parser("matrix", help="the catalogue on Debian kernels booted in qemu, then one compare matrix")
+    matrix.add_argument("kernels", nargs="+", metavar="KERNEL",
+                        help='a Debian kernel: "5.10", "6.1", "6.12", "7.2" (the newest build of that series), '
+                             'an upstream version or an exact release')
+    matrix.add_argument("--names", nargs="+", metavar="NAME", help="only these scenarios (default: all)")
+    matrix.add_argument("--out", type=Path, default=RUNS / "matrix", help="where each kernel's runs and the "
+                        "compare page go (default: runs/matrix)")
+    matrix.add_argument("--also", nargs="+", type=Path, default=[], metavar="PATH",
+                        help="more result files or run folders for the compare (e.g. this host's runs)")
+    matrix.add_argument("--all", action="store_true", help="print every row, not only those that differ or fail")
+    matrix.set_defaults(fn=cmd_matrix)
     sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)
     clean = sub.add_parser("clean", help="remove what killed runs left")
     clean.add_argument("--all", action="store_true", help="also the runs of lab processes still running")

@@ -131,3 +131,15 @@ def show_compare(matrix, console, everything=False):
     if hidden:
         console.print(f"[dim]{hidden} rows agree on every column and with their expectation (--all shows them)[/dim]")
     console.print(f"{matrix.disagreements} cells disagree with their expectation")
+
+
+def show_kernel_runs(runs, console):
+    """One line per kernel of a matrix: how it ran and how long booting and the catalogue took."""
+    table = Table(title="Kernels", title_justify="left")
+    for col in ("kernel", "release", "accel", "boot s", "catalogue s", "runs", "pytest status"):
+        table.add_column(col)
+    for k in runs:
+        table.add_row(k.request, k.release, k.accel,
+                      *(f"{t:.1f}" if t is not None else "—" for t in (k.boot_seconds, k.catalogue_seconds)),
+                      str(k.runs), str(k.status))
+    console.print(table)

@@ -1,0 +1,77 @@
+"""The catalogue on several Debian kernels, side by side.
+
+For each kernel asked for, `lab.kernels` fetches Debian's build and
+`lab.vm` boots it in qemu with the lab inside; there pytest runs the
+catalogue on the netns backend (containers would need an engine in the
+guest; namespaces need only the guest's own kernel, which is the point),
+and every run directory (result.json, pcaps, agent logs, report.html)
+and the guest's JUnit XML come back under `<out>/<kernel release>/`.
+Then one compare matrix is built from all of them and any other result
+files given (the host's own runs, another machine's CI artifacts), and
+written next to them as `compare.html` and `compare.json`.
+
+Kernels run one after the other: each VM uses both cores (2 vCPUs), and the
+catalogue's timings (retransmission timers, keepalive probes) must not be
+stretched by a neighbour.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lab import kernels, vm
+from lab.errors import SetupError
+from lab.reports import compare
+
+# per kernel: boot, then the catalogue (about 45 s of it is the scenarios' own timers)
+VM_TIMEOUT = float(600)
+
+
+@dataclass
+class KernelRun:
+    request: str
+    release: str
+    accel: str
+    boot_seconds: float | None
+    catalogue_seconds: float | None
+    status: int | None        # pytest's exit status in the guest (0 all passed, 1 some failed)
+    runs: int                 # run directories brought back
+    directory: str
+
+
+def guest_command(names):
+    """pytest over the catalogue (or the named scenarios) on the netns backend, inside the guest."""
+    paths = [f"scenarios/{n}.yaml" for n in names] if names else ["scenarios/"]
+    return ["python3", "-m", "pytest", "-p", "lab.pytest_plugin", "-p", "no:cacheprovider", "-q",
+            "--lab-backend", "netns", "--lab-out", "runs", "--junitxml", "runs/junit.xml", *paths]
+
+
+def run_kernel(request, names, out, say):
+    kernel = kernels.fetch(request, say)
+    dest = out / kernel.release
+    say(f"{kernel.release}: booting, then the catalogue")
+    result = vm.run(kernel, guest_command(names), dest=dest, timeout=VM_TIMEOUT, say=say)
+    if result.collected is None:
+        tail = "\n".join(result.console.strip().splitlines()[-15:])
+        raise SetupError(f"the VM of {kernel.release} brought nothing back "
+                         f"({'timed out' if result.timed_out else 'status ' + str(result.status)}); "
+                         f"its console ended with:\n{tail}")
+    (dest / "console.log").write_text(result.console)
+    return KernelRun(request, kernel.release, result.accel, result.boot_seconds, result.command_seconds,
+                     result.status, len(list(dest.glob("*/result.json"))), str(dest))
+
+
+def run(requests, names=(), out=Path("runs/matrix"), also=(), say=lambda msg: None):
+    """Run every kernel, then compare; return (the KernelRuns, the compare Matrix)."""
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    done = [run_kernel(request, names, out, say) for request in requests]
+    matrix = compare.build(compare.find_records([out, *also]))
+    (out / "compare.json").write_text(compare.as_json(matrix) + "\n")
+    (out / "compare.html").write_text(compare.as_html(matrix))
+    (out / "matrix.json").write_text(json.dumps({
+        "kernels": [asdict(k) for k in done],
+        "total_seconds": round(time.monotonic() - started, 1),
+    }, indent=2) + "\n")
+    return done, matrix
