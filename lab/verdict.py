@@ -145,6 +145,7 @@ def judge_rule(rule, scenario, observations, captures, addresses):
 def judge(scenario, kernel, observations, captures, addresses):
     return Verdict(
         steps=judge_steps(scenario, kernel, observations),
-        rules=tuple(judge_rule(r, scenario, observations, captures, addresses) for r in scenario.packets),
+        rules=tuple(judge_rule(r.for_kernel(kernel), scenario, observations, captures, addresses)
+                    for r in scenario.packets),
         evidence=tuple(explain(scenario, observations, captures, addresses)),
     )

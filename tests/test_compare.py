@@ -46,3 +46,20 @@ def test_no_result_files_is_bad_input(tmp_path):
     done = subprocess.run([sys.executable, "-m", "lab", "compare", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2 and "no complete result.json" in done.stderr
+
+
+def with_rule(r, wanted, count, passed=True):
+    r["verdict"]["rules"] = [{"text": "SYN retransmitted client→server", "wanted": wanted, "count": count,
+                              "passed": passed}]
+    return r
+
+
+def test_an_open_count_that_varies_is_no_difference_but_an_exact_one_is():
+    rule = ("crash-reset", "packets SYN retransmitted client→server")
+    lossy = compare.build([with_rule(record("6.1.0", "EOF", True), "≥1", 36),
+                           with_rule(record("7.2.0", "EOF", True), "≥1", 53)])
+    assert not lossy.differs(rule) and lossy.disagreements == 0
+    keyed = compare.build([with_rule(record("5.10.0", "EOF", True), "1", 1),
+                           with_rule(record("7.2.0", "EOF", True), "2", 2)])
+    assert keyed.differs(rule) and keyed.disagreements == 0
+    assert keyed.expected(rule) == "1 / 2"

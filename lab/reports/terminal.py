@@ -124,7 +124,7 @@ def show_compare(matrix, console, everything=False):
             hidden += 1
             continue
         style = {True: "green", False: "bold red", None: "yellow"}
-        table.add_row(*key, str(row["expected"]),
+        table.add_row(*key, matrix.expected(key),
                       *[Text(c.text, style=style[c.ok]) if c else Text("—", style="dim") for c in cells],
                       style="on grey15" if matrix.differs(key) else "")
     console.print(table)

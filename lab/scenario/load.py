@@ -18,7 +18,7 @@ import jsonschema
 import yaml
 
 from lab.errors import ScenarioError
-from lab.scenario.model import Expect, HostOptions, KernelExpect, Scenario, Step, WireRule
+from lab.scenario.model import Expect, HostOptions, KernelCount, KernelExpect, Scenario, Step, WireRule
 from lab.sockops import SOCKET_OPTIONS, TCP_STATES
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -222,19 +222,25 @@ class Loader:
         if "sock" in raw and raw["sock"] not in sockets:
             self.fail(where + ["sock"], f"packet rule {i + 1}: no connection named {raw['sock']!r} "
                                         f"(named: {', '.join(sorted(sockets)) or 'none'})")
-        if "count" in raw and ("min" in raw or "max" in raw):
-            self.fail(where + ["count"], f"packet rule {i + 1}: give count, or min/max, not both")
-        # no count, min or max: "at least one"; a max alone: "at most max"
-        low = raw.get("count", raw.get("min", 0 if "max" in raw else 1))
-        high = raw.get("count", raw.get("max"))
-        if high is not None and high < low:
-            self.fail(where, f"packet rule {i + 1}: max {high} is below min {low}")
+        low, high = self.bounds(raw, where, f"packet rule {i + 1}")
+        kernels = tuple(KernelCount(k["range"], *self.bounds(k, where + ["kernels", j], f"packet rule {i + 1}"),
+                                    k["why"]) for j, k in enumerate(raw.get("kernels", [])))
         flags = raw.get("flags", [])
         return WireRule(line=line_of(self.root, where), why=raw["why"], src=raw.get("from"), dst=raw.get("to"),
                         icmp=raw.get("icmp"), arp=raw.get("arp"), retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),
-                        min=low, max=high)
+                        min=low, max=high, kernels=kernels)
+
+    def bounds(self, raw, where, what):
+        """(min, max) from count, or min/max: none means "at least one", a max alone "at most max"."""
+        if "count" in raw and ("min" in raw or "max" in raw):
+            self.fail(where + ["count"], f"{what}: give count, or min/max, not both")
+        low = raw.get("count", raw.get("min", 0 if "max" in raw else 1))
+        high = raw.get("count", raw.get("max"))
+        if high is not None and high < low:
+            self.fail(where, f"{what}: max {high} is below min {low}")
+        return low, high
 
     def scenario(self, doc, expected_name):
         if expected_name and doc["name"] != expected_name:

@@ -10,7 +10,7 @@ pass; a WireRule says which packets the capture must (or must not) hold.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SUCCESS = "ok"  # the outcome token for "any result that is not an error"
 
@@ -79,6 +79,14 @@ class Step:
 
 
 @dataclass(frozen=True)
+class KernelCount:
+    range: str
+    min: int
+    max: int | None
+    why: str
+
+
+@dataclass(frozen=True)
 class WireRule:
     line: int
     why: str
@@ -93,6 +101,19 @@ class WireRule:
     retransmission: bool | None = None
     min: int = 0
     max: int | None = None
+    kernels: tuple = ()        # of KernelCount, first match wins
+
+    def for_kernel(self, version):
+        """This rule with the count and reason of the first kernel range that matches.
+
+        >>> rule = WireRule(1, "twice", min=2, max=2, kernels=(KernelCount("<6.5", 1, 1, "once"),))
+        >>> rule.for_kernel((5, 10, 262)).wanted, rule.for_kernel((6, 18, 44)).wanted
+        ('1', '2')
+        """
+        for k in self.kernels:
+            if in_range(version, k.range):
+                return replace(self, min=k.min, max=k.max, why=k.why, kernels=())
+        return self
 
     @property
     def text(self):
