@@ -159,9 +159,15 @@ def cmd_show(args, console):
         console.print(f"{step.number:>3}. {step.host:<8} {describe(step):<40} → {expected}", highlight=False)
         if step.expect.why:
             console.print(f"       [dim]{step.expect.why}[/dim]")
+        for k in step.expect.kernels:
+            console.print(f"       kernel {k.range}: {' or '.join(map(str, k.outcomes))}  [dim]{k.why}[/dim]",
+                          highlight=False)
     console.print("\nOn the wire:")
     for r in s.packets:
         console.print(f"  {r.text}: {r.wanted}  [dim]{r.why}[/dim]", highlight=False)
+        for k in r.kernels:
+            console.print(f"    kernel {k.range}: {k.wanted}  [dim]{k.why}[/dim]",
+                          highlight=False)
     return 0
 
 

@@ -78,12 +78,23 @@ class Step:
         return self.id or str(self.number)
 
 
+def wanted(low, high):
+    """A packet count as the user wrote it: exact, at least, or a range."""
+    if high == low:
+        return f"{low}"
+    return f"≥{low}" if high is None else f"{low}..{high}"
+
+
 @dataclass(frozen=True)
 class KernelCount:
     range: str
     min: int
     max: int | None
     why: str
+
+    @property
+    def wanted(self):
+        return wanted(self.min, self.max)
 
 
 @dataclass(frozen=True)
@@ -131,9 +142,7 @@ class WireRule:
 
     @property
     def wanted(self):
-        if self.max == self.min:
-            return f"{self.min}"
-        return f"≥{self.min}" if self.max is None else f"{self.min}..{self.max}"
+        return wanted(self.min, self.max)
 
 
 @dataclass(frozen=True)
