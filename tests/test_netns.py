@@ -1,0 +1,67 @@
+"""The netns backend leaves nothing behind: its runs add nothing to the machine's own
+namespace, Ctrl-C tears a run down, and `lab clean` removes what a SIGKILL left (and
+its processes) while sparing runs whose `lab` is alive."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.backends.netns import NETNS_DIR, PREFIX
+
+pytestmark = pytest.mark.docker
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine_network():
+    """The machine's own links, addresses, routes and firewall (what a run must not touch), less
+    comments and Docker's own bridges and veths (other containers may come and go meanwhile)."""
+    commands = (["ip", "-o", "link"], ["ip", "-o", "addr"], ["ip", "route"], ["iptables-save"])
+    lines = [line for c in commands for line in subprocess.run(c, capture_output=True, text=True).stdout.splitlines()]
+    return [line for line in lines if not line.startswith("#") and not any(w in line for w in ("br-", "veth"))]
+
+
+def namespaces():
+    return sorted(p.name for p in NETNS_DIR.glob(f"{PREFIX}*")) if NETNS_DIR.is_dir() else []
+
+
+def lab_processes(pattern):
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+
+
+def start_run(tmp_path, name="partition-timeout"):
+    """A netns run of a scenario that lasts a few seconds, once its hosts are up."""
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "--backend", "netns", "run", name, "--out", str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not any(f"-p{proc.pid}-" in n for n in namespaces()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the steps: agents and tcpdumps running
+    return proc
+
+
+def test_sigint_tears_down_and_sigkill_leftovers_are_cleaned(netns_backend, tmp_path):
+    before = machine_network()
+    run = start_run(tmp_path)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(30) == 130
+    assert not any(f"-p{run.pid}-" in n for n in namespaces())
+
+    killed = start_run(tmp_path)
+    alive = start_run(tmp_path)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(30)
+    mine = [n for n in namespaces() if f"-p{killed.pid}-" in n]
+    assert mine, "a SIGKILLed run leaves its namespaces"
+    done = subprocess.run([sys.executable, "-m", "lab", "clean"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and all(f"removed network namespace {n}" in done.stdout for n in mine), done.stdout
+    assert not any(f"-p{killed.pid}-" in n for n in namespaces())
+    assert not lab_processes(f"tfl-.*-p{killed.pid}-"), "its tcpdumps were killed with it"
+    assert any(f"-p{alive.pid}-" in n for n in namespaces()), "a live run is spared"
+    assert alive.wait(60) == 0
+    assert not any(f"-p{alive.pid}-" in n for n in namespaces())
+    assert machine_network() == before
