@@ -72,22 +72,20 @@ def pids_in(netns):
     return [int(p) for p in done.stdout.split()]
 
 
-def kill_all(pids, sig=signal.SIGKILL, timeout=5.0):
-    """Signal the processes and wait until they are gone (so their sockets are closed)."""
+def kill_all(pids, timeout=5.0):
+    """SIGKILL the processes and wait until they are gone (so their kernel has closed their sockets)."""
     for pid in pids:
         try:
-            os.kill(pid, sig)
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + timeout
-    for pid in pids:
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            if _zombie(pid):
-                break
-            time.sleep(0.005)
+    while not all(map(gone, pids)) and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
-def _zombie(pid):
+def gone(pid):
+    """Exited: no such process, or a zombie its parent has not reaped yet."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (FileNotFoundError, IndexError):
