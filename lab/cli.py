@@ -124,10 +124,11 @@ def cmd_matrix(args, console):
     from lab import matrix
     from lab.reports import terminal
     with console.status("kernel matrix") as status:
-        done, table = matrix.run(args.kernels, args.names or (), args.out, args.also,
-                                 say=lambda msg: status.update(escape(msg)))
+        done, table, seconds = matrix.run(args.kernels, args.names or (), args.out, args.also,
+                                          say=lambda msg: status.update(escape(msg)))
     terminal.show_compare(table, console, everything=args.all)
     terminal.show_kernel_runs(done, console)
+    console.print(f"{len(done)} kernels in {seconds // 60:.0f} min {seconds % 60:.0f} s")
     console.print(f"compare page: {args.out / 'compare.html'}")
     return 1 if table.disagreements or any(k.status != 0 for k in done) else 0
 

@@ -36,7 +36,7 @@ class KernelRun:
     boot_seconds: float | None
     catalogue_seconds: float | None
     status: int | None        # pytest's exit status in the guest (0 all passed, 1 some failed)
-    runs: int                 # run directories brought back
+    verdicts: dict            # {"passed": n, "failed": n, "skipped": n} over the runs brought back
     directory: str
 
 
@@ -59,19 +59,28 @@ def run_kernel(request, names, out, say):
                          f"its console ended with:\n{tail}")
     (dest / "console.log").write_text(result.console)
     return KernelRun(request, kernel.release, result.accel, result.boot_seconds, result.command_seconds,
-                     result.status, len(list(dest.glob("*/result.json"))), str(dest))
+                     result.status, verdicts(dest), str(dest))
+
+
+def verdicts(directory):
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for path in directory.glob("*/result.json"):
+        v = json.loads(path.read_text()).get("verdict", {})
+        counts["skipped" if v.get("skipped") else "passed" if v.get("passed") else "failed"] += 1
+    return counts
 
 
 def run(requests, names=(), out=Path("runs/matrix"), also=(), say=lambda msg: None):
-    """Run every kernel, then compare; return (the KernelRuns, the compare Matrix)."""
+    """Run every kernel, then compare; return (the KernelRuns, the compare Matrix, seconds taken)."""
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     done = [run_kernel(request, names, out, say) for request in requests]
     matrix = compare.build(compare.find_records([out, *also]))
     (out / "compare.json").write_text(compare.as_json(matrix) + "\n")
     (out / "compare.html").write_text(compare.as_html(matrix))
+    seconds = time.monotonic() - started
     (out / "matrix.json").write_text(json.dumps({
         "kernels": [asdict(k) for k in done],
-        "total_seconds": round(time.monotonic() - started, 1),
+        "total_seconds": round(seconds, 1),
     }, indent=2) + "\n")
-    return done, matrix
+    return done, matrix, seconds

@@ -1,4 +1,5 @@
-"""A kernel that is not this machine's, booted in qemu, runs crash-reset on the netns backend.
+"""`lab matrix` on a kernel that is not this machine's: booted in qemu, it runs crash-reset
+on the netns backend and brings the run back.
 
 The first run fetches the kernel from Debian's mirror and builds the VM's
 root file system (about a minute, cached in .cache/); later runs boot at once.
@@ -8,14 +9,18 @@ import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from lab import kernels, matrix, vm
+from lab import kernels
 from lab.errors import SetupError
 
 pytestmark = pytest.mark.vm
 KERNEL = os.environ.get("LAB_TEST_KERNEL", "6.1")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +36,12 @@ def kernel():
         pytest.skip(str(exc))
 
 
-def test_crash_reset_passes_on_a_debian_kernel_in_qemu(kernel, tmp_path):
+def test_lab_matrix_runs_crash_reset_on_a_debian_kernel_in_qemu(kernel, tmp_path):
     assert kernel.release != platform.release(), "pick a kernel other than this machine's (LAB_TEST_KERNEL)"
-    result = vm.run(kernel, matrix.guest_command(["crash-reset"]), dest=tmp_path, timeout=300)
-    assert result.status == 0, result.console[-3000:]
-    [path] = tmp_path.glob("*-crash-reset/result.json")
+    done = subprocess.run([sys.executable, "-m", "lab", "matrix", KERNEL, "--names", "crash-reset",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [path] = (tmp_path / kernel.release).glob("*-crash-reset/result.json")
     record = json.loads(path.read_text())
     assert record["complete"] and record["verdict"]["passed"]
     assert record["environment"]["kernel"] == kernel.release
@@ -43,4 +49,7 @@ def test_crash_reset_passes_on_a_debian_kernel_in_qemu(kernel, tmp_path):
     observed = {s["number"]: s["observed"] for s in record["verdict"]["steps"]}
     assert (observed[17], observed[18]) == ("EOF", "EPIPE")
     assert (path.parent / "server.pcap").stat().st_size > 24
-    assert (tmp_path / "junit.xml").is_file()
+    assert (tmp_path / kernel.release / "junit.xml").is_file()
+    [row] = json.loads((tmp_path / "matrix.json").read_text())["kernels"]
+    assert row["release"] == kernel.release and row["verdicts"] == {"passed": 1, "failed": 0, "skipped": 0}
+    assert row["boot_seconds"] > 0 and kernel.release in (tmp_path / "compare.html").read_text()

@@ -136,10 +136,10 @@ def show_compare(matrix, console, everything=False):
 def show_kernel_runs(runs, console):
     """One line per kernel of a matrix: how it ran and how long booting and the catalogue took."""
     table = Table(title="Kernels", title_justify="left")
-    for col in ("kernel", "release", "accel", "boot s", "catalogue s", "runs", "pytest status"):
+    for col in ("kernel", "release", "accel", "boot s", "catalogue s", "passed", "failed", "skipped"):
         table.add_column(col)
     for k in runs:
         table.add_row(k.request, k.release, k.accel,
                       *(f"{t:.1f}" if t is not None else "—" for t in (k.boot_seconds, k.catalogue_seconds)),
-                      str(k.runs), str(k.status))
+                      *(str(k.verdicts[v]) for v in ("passed", "failed", "skipped")))
     console.print(table)
