@@ -11,10 +11,12 @@ nothing; a changed input builds a new tag and removes the stale ones.
 Each build also tags `:latest`, which `compose.yaml` uses when brought up by hand.
 """
 
+import contextlib
 import hashlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
 import tempfile
@@ -98,6 +100,32 @@ def exists(client, tag):
         return False
 
 
+def run_to_end(argv):
+    """subprocess.run for a build that must undo its work when interrupted.
+
+    mmdebstrap, run as root, mounts /proc, /sys and /dev/pts in its chroot, and
+    a SIGKILL leaves them mounted; its workers outlive a killed parent too. So
+    on any exception (Ctrl-C) the whole process group gets SIGINT and time to
+    clean up (about 4 s), then SIGKILL. (mmdebstrap ignores a signal to itself alone
+    while its workers run, so there is no cleaning up after a lab killed by SIGKILL:
+    the orphan finishes its build and unmounts.)
+    """
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate()
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def build_base(client, tag, say):
     recipe = yaml.safe_load((IMAGES / "base" / "recipe.yaml").read_text())
     if not shutil.which("mmdebstrap"):
@@ -108,7 +136,7 @@ def build_base(client, tag, say):
         argv = ["mmdebstrap", "--quiet", f"--variant={recipe['variant']}",
                 "--include=" + ",".join(recipe["packages"]),
                 recipe["suite"], str(rootfs), *apt_mirrors(recipe["suite"])]
-        done = subprocess.run(argv, capture_output=True, text=True)
+        done = run_to_end(argv)
         if done.returncode != 0:
             raise SetupError(f"mmdebstrap failed: {done.stderr.strip().splitlines()[-1:]}")
         repo, version = tag.split(":")

@@ -26,7 +26,6 @@ saves to a file, and powers off. qemu runs with KVM when it can boot a stock
 kernel here (see `kvm_works`), else TCG; `LAB_VM_ACCEL=kvm|tcg` forces one.
 """
 
-import contextlib
 import ctypes
 import fcntl
 import os
@@ -49,7 +48,7 @@ from pathlib import Path
 import yaml
 
 from lab.errors import SetupError
-from lab.images import IMAGES, ROOT, apt_mirrors, digest
+from lab.images import IMAGES, ROOT, apt_mirrors, digest, run_to_end
 from lab.kernels import cache_dir, locked
 
 PROJECT = "/opt/tcp-fault-lab"   # where the guest finds this project
@@ -210,32 +209,6 @@ def wheel_target(dpkg_status):
 
 def parse_stanza(text):
     return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line and not line[0].isspace())
-
-
-def run_to_end(argv):
-    """subprocess.run for a build that must undo its work when interrupted.
-
-    mmdebstrap, run as root, mounts /proc, /sys and /dev/pts in its chroot, and
-    a SIGKILL leaves them mounted; its workers outlive a killed parent too. So
-    on any exception (Ctrl-C) the whole process group gets SIGINT and time to
-    clean up (about 4 s), then SIGKILL. (mmdebstrap ignores a signal to itself alone
-    while its workers run, so there is no cleaning up after a lab killed by SIGKILL:
-    the orphan finishes its build and unmounts.)
-    """
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate()
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        raise
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def build_rootfs(path, say):
