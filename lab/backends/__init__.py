@@ -10,6 +10,6 @@ def get_backend(name="docker", say=lambda msg: None):
         raise ScenarioError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")
     if name == "netns":
         from lab.backends.netns import NetnsBackend
-        return NetnsBackend(say=say)
+        return NetnsBackend()  # builds nothing, so has nothing to say
     from lab.backends.docker import DockerBackend
     return DockerBackend(say=say)

@@ -49,7 +49,7 @@ NETNS_DIR = Path("/run/netns")
 PREFIX = "tfl-"
 SUBNET = ipaddress.ip_network("10.213.0.0/24")
 SOCKOPS = Path(__file__).resolve().parents[1] / "sockops.py"
-NAME = re.compile(r"^tfl-(?P<run>.+)-p(?P<pid>\d+)-(?P<host>[^-]+)$")
+NAME = re.compile(r"^tfl-(?P<run>.+?)-p(?P<pid>\d+)-(?P<host>.+)$")
 NO_IPV6 = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 TOOLS = ("ip", "nsenter", "tcpdump", "iptables", "tc", "sysctl")
 
@@ -242,20 +242,19 @@ class NetnsHost(Host):
 class NetnsBackend(Backend):
     name = "netns"
 
-    def __init__(self, say=lambda msg: None):
+    def __init__(self):
         missing = [tool for tool in TOOLS if not shutil.which(tool)]
         if missing:
             raise SetupError(f"the netns backend needs {', '.join(missing)}: install them "
                              "(`apt-get install iproute2 util-linux tcpdump iptables procps`)")
         if os.geteuid() != 0:
             raise SetupError("the netns backend needs root (network namespaces, bridges, tcpdump)")
-        self.say = say
         self.run_id = None
         self.index = {}
         self.workdir = None
 
     def netns_name(self, host):
-        return f"{PREFIX}{self.run_id}-p{os.getpid()}-{host or 'switch'}"
+        return f"{PREFIX}{self.run_id}-p{os.getpid()}-{host or "_switch"}"  # "_": no host name has one (schema)
 
     @staticmethod
     def sysctls(spec):
@@ -266,7 +265,7 @@ class NetnsBackend(Backend):
     def up(self, topology):
         self.run_id = topology.run_id
         self.index = {spec.name: i for i, spec in enumerate(topology.hosts)}
-        self.workdir = Path(tempfile.gettempdir()) / self.netns_name("captures")
+        self.workdir = Path(tempfile.gettempdir()) / self.netns_name("_captures")
         self.workdir.mkdir(mode=0o700)
         switch = self.netns_name("")
         run(["ip", "netns", "add", switch])
