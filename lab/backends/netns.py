@@ -254,7 +254,7 @@ class NetnsBackend(Backend):
         self.workdir = None
 
     def netns_name(self, host):
-        return f"{PREFIX}{self.run_id}-p{os.getpid()}-{host or "_switch"}"  # "_": no host name has one (schema)
+        return f"{PREFIX}{self.run_id}-p{os.getpid()}-{host or '_switch'}"  # '_': no host name has one (schema)
 
     @staticmethod
     def sysctls(spec):
