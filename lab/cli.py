@@ -123,6 +123,8 @@ def cmd_compare(args, console):
 def cmd_matrix(args, console):
     from lab import matrix
     from lab.reports import terminal
+    for name in args.names or ():
+        loader.path_for(name)  # an unknown name fails here, not after a boot
     with console.status("kernel matrix") as status:
         done, table, seconds = matrix.run(args.kernels, args.names or (), args.out, args.also,
                                           say=lambda msg: status.update(escape(msg)))

@@ -16,6 +16,7 @@ stretched by a neighbour.
 """
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ def guest_command(names):
 def run_kernel(request, names, out, say):
     kernel = kernels.fetch(request, say)
     dest = out / kernel.release
+    shutil.rmtree(dest, ignore_errors=True)  # an earlier matrix's runs of this kernel: not this one's
     say(f"{kernel.release}: booting, then the catalogue")
     result = vm.run(kernel, guest_command(names), dest=dest, timeout=VM_TIMEOUT, say=say)
     if result.collected is None:
@@ -75,7 +77,7 @@ def run(requests, names=(), out=Path("runs/matrix"), also=(), say=lambda msg: No
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     done = [run_kernel(request, names, out, say) for request in requests]
-    matrix = compare.build(compare.find_records([out, *also]))
+    matrix = compare.build(compare.find_records([*(Path(k.directory) for k in done), *also]))
     (out / "compare.json").write_text(compare.as_json(matrix) + "\n")
     (out / "compare.html").write_text(compare.as_html(matrix))
     seconds = time.monotonic() - started
