@@ -37,6 +37,11 @@ def test_a_kernel_that_answers_otherwise_is_one_differing_row_and_one_disagreeme
     assert done.returncode == 1 and "ECONNRESET" in done.stdout
 
 
+def test_columns_go_by_kernel_version_not_by_text():
+    matrix = compare.build([record(k, "EOF", True) for k in ("10.1.0", "6.18.44", "6.2.0", "5.10.0")])
+    assert matrix.columns == ["5.10.0", "6.2.0", "6.18.44", "10.1.0"]
+
+
 def test_one_kernel_on_two_machines_gets_a_column_each():
     matrix = compare.build([record("6.1.0", "EOF", True, "a"), record("6.1.0", "EOF", True, "b")])
     assert matrix.columns == ["6.1.0 @ a", "6.1.0 @ b"] and matrix.disagreements == 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.errors import ScenarioError
+from lab.scenario.model import parse_version
 
 
 @dataclass
@@ -82,7 +83,7 @@ def build(records):
     for r in records:
         kernels.setdefault(r["environment"]["kernel"], set()).add(r["environment"].get("machine", "?"))
     split = any(len(machines) > 1 for machines in kernels.values())
-    columns = sorted({column_of(r, split) for r in records})
+    columns = sorted({column_of(r, split) for r in records}, key=lambda c: (parse_version(c), c))  # 5.10 < 6.1 < 10.1
     rows = {}
     for r in records:
         column, v, name = column_of(r, split), r["verdict"], r["scenario"]["name"]
