@@ -177,8 +177,11 @@ def cmd_show(args, console):
 def cmd_images(args, console):
     from lab.backends import get_backend
     backend = get_backend(args.backend, say=console.print)
-    for name, tag in backend.ensure_images().items():
+    tags = backend.ensure_images()
+    for name, tag in tags.items():
         console.print(f"{name:<8} {tag}")
+    if not tags:
+        console.print(f"the {args.backend} backend needs no images")
     return 0
 
 
