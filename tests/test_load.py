@@ -135,6 +135,12 @@ def test_crash_reset_details():
     ("count: 1", "count: 1, max: 1", 16, "packet rule 1: give count, or min/max, not both"),
     ("min: 1", "min: 3, max: 2", 17, "packet rule 2: max 2 is below min 3"),
     ("count: 1", "count: -1", 16, "-1 is less than the minimum of 0"),
+    ("count: 1,", "count: 1, kernels: [{range: '<6.5', count: 0, min: 1, why: k}],", 16,
+     "packet rule 1: give count, or min/max, not both"),
+    ("count: 1,", "count: 1, kernels: [{range: '<6.5', min: 3, max: 2, why: k}],", 16,
+     "packet rule 1: max 2 is below min 3"),
+    ("count: 1,", "count: 1, kernels: [{range: 'old', count: 0, why: k}],", 16, "does not match"),
+    ("count: 1,", "count: 1, kernels: [{range: '<6.5', count: 0}],", 16, "missing 'why' (required: range, why)"),
     # not YAML, not a mapping
     ("    call: accept\n", "    call: accept\n  bad: [\n", 13, "not valid YAML"),
 ])
@@ -142,6 +148,12 @@ def test_refused(old, new, line, fragment):
     message = refused(edit(old, new))
     assert message.startswith(f"x.yaml:{line}: "), message
     assert fragment in message, message
+
+
+def test_a_rule_counts_what_its_kernel_range_says():
+    rule = load_text(edit("count: 1,", "count: 1, kernels: [{range: '<6.5', count: 0, why: old}],"), "x").packets[0]
+    assert (rule.for_kernel((5, 10, 262)).wanted, rule.for_kernel((5, 10, 262)).why) == ("0", "old")
+    assert rule.for_kernel((6, 18, 44)) == rule
 
 
 def test_count_and_min_in_a_block_rule_point_at_count():
