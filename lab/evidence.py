@@ -21,9 +21,8 @@ run: the lab missed something (a lost capture, a wrong filter), and that must
 never pass silently. Successes need no packet.
 """
 
-from dataclasses import dataclass
-
 from lab.calls import ERRNO_NAMES
+from lab.record import Evidence
 
 ICMP_FOR = {
     "ECONNREFUSED": {"port-unreachable"},
@@ -33,41 +32,13 @@ ICMP_FOR = {
 SLACK = 0.002  # seconds: a packet stamped just after the call returned still counts (stamping order)
 
 
-@dataclass(frozen=True)
-class Evidence:
-    step: int
-    outcome: object
-    explained: bool
-    because: str            # what was looked for
-    packets: tuple = ()     # summaries of the packets that explain it
-    seen_at: str | None = None
-
-    def as_dict(self):
-        return {**self.__dict__, "packets": list(self.packets)}
-
-
 def needs_evidence(outcome):
     return isinstance(outcome, str) and (outcome == "EOF" or outcome in ERRNO_NAMES or outcome.startswith("SIG"))
 
 
-def connection_of(step, scenario, observations, address):
-    """(our address, our port, peer address, peer port) of the socket this step used, or None."""
-    sock = step.args.get("sock", "conn")
-    by_number = {o.number: o for o in observations}
-    for earlier in reversed(scenario.steps[:step.number]):
-        if earlier.host == step.host and earlier.call in ("connect", "accept") \
-                and earlier.args.get("sock", "conn") == sock:
-            event = by_number.get(earlier.number)
-            if event and "local" in event.event:
-                (laddr, lport), (paddr, pport) = event.event["local"], event.event["peer"]
-                return (address if laddr == "0.0.0.0" else laddr, lport, paddr, pport)
-            return None
-    return None
-
-
 def explain_one(outcome, conn, segments, end):
-    """(explained, what was looked for, matching segments)."""
-    me, my_port, peer, peer_port = conn
+    """(explained, what was looked for, matching segments). conn: the call's record.Connection."""
+    (me, my_port), (peer, peer_port) = conn.local, conn.peer
     before = [s for s in segments if s.ts <= end + SLACK]
     to_me = [s for s in before if s.tcp and s.src == peer and s.dst == me
              and s.sport == peer_port and s.dport == my_port]
@@ -103,21 +74,21 @@ def explain_one(outcome, conn, segments, end):
     return False, f"no rule says which packet explains {outcome}", []
 
 
-def explain(scenario, observations, captures, addresses):
-    """One Evidence per observation that needs one. captures: {host: [Segment]}."""
+def explain(scenario, run):
+    """One Evidence per observation that needs one. run: a record.RunRecord being judged."""
     found = []
     steps = {s.number: s for s in scenario.steps}
-    for obs in observations:
+    for obs in run.observations:
         step = steps[obs.number]
         if not step.call or not needs_evidence(obs.outcome):
             continue
-        conn = connection_of(step, scenario, observations, addresses[step.host])
+        conn = run.connection(step.args.get("sock", "conn"), step.host, at=step.number)
         if conn is None:
             found.append(Evidence(obs.number, obs.outcome, False, "the socket's connection is unknown"))
             continue
-        peer_host = next((h for h, a in addresses.items() if a == conn[2]), None)
-        seen_at = step.host if step.host in captures else peer_host if peer_host in captures else None
-        ok, because, packets = explain_one(obs.outcome, conn, captures.get(seen_at, []), obs.end)
+        peer_host = run.host_of(conn.peer[0])
+        seen_at = step.host if step.host in run.packets else peer_host if peer_host in run.packets else None
+        ok, because, packets = explain_one(obs.outcome, conn, run.packets.get(seen_at, []), obs.end)
         found.append(Evidence(obs.number, obs.outcome, ok, because,
                               tuple(s.summary for s in packets[:5]), seen_at))
     return found

@@ -21,8 +21,8 @@ from lab.calls import Agent, outcome
 from lab.capture import Captures
 from lab.errors import SetupError, StepTimeout
 from lab.faults.base import FaultContext
+from lab.record import Observation
 from lab.scenario.model import parse_version
-from lab.verdict import Observation
 
 RUNS = Path(__file__).resolve().parent.parent / "runs"
 
@@ -68,11 +68,6 @@ class RunResult:
     segments: dict
     skipped: str | None = None   # why the scenario could not run here
     directory: Path | None = None
-
-    @property
-    def host_addresses(self):
-        """{host: (addresses,)}, the form packet analysis takes."""
-        return {name: (address,) for name, address in self.addresses.items()}
 
 
 def topology(scenario, run_id):

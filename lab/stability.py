@@ -24,14 +24,14 @@ class Distribution:
 
 
 def outcomes_of(result):
-    """{item: outcome} for one run: each step's observed outcome, each packet rule's pass or
-    fail (a count may vary, as retransmissions on a lossy link do, while the rule holds)."""
+    """{item: outcome} for one run (a runner.RunResult or a record.RunRecord): each step's observed
+    outcome, each packet rule's pass or fail (a count may vary, as retransmissions on a lossy link
+    do, while the rule holds)."""
     v = result.verdict
-    items = {f"step {s.number} {s.host} {s.action}": str(s.observed) for s in v.steps}
+    items = {s.key: str(s.observed) for s in v.steps}
     items.update({f"rule {i + 1}: {r.text}": "holds" if r.passed else f"fails ({r.count} packets)"
                   for i, r in enumerate(v.rules)})
-    items.update({f"evidence for step {e.step}": "explained" if e.explained else "UNEXPLAINED"
-                  for e in v.evidence})
+    items.update({e.key: "explained" if e.explained else "UNEXPLAINED" for e in v.evidence})
     items["verdict"] = "skipped" if result.skipped else "passed" if v.passed else "failed"
     return items
 

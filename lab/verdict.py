@@ -5,16 +5,17 @@ observed, the segments each capture holds); nothing here talks to a host.
 
 Packet rules are judged on one capture: the receiver's when the rule names
 one (the packet reached that host), else the sender's (every packet it sent),
-else the first captured host. Each RuleVerdict says which.
+else the first captured host. Each RuleVerdict says which. A rule that names
+a socket counts only that socket's connection: the sender's socket of that
+name, else the receiver's (record.RunRecord.connection says which it is).
 
     >>> matches(("ok",), 100), matches((100,), 99), matches(("EOF", "ECONNRESET"), "ECONNRESET")
     (True, False, True)
 """
 
-from dataclasses import dataclass, field
-
 from lab.calls import is_success
 from lab.evidence import explain
+from lab.record import RuleVerdict, RunRecord, StepVerdict, Verdict
 from lab.scenario.model import SUCCESS
 
 
@@ -22,66 +23,11 @@ def matches(expected, observed):
     return any(observed == e or (e == SUCCESS and is_success(observed)) for e in expected)
 
 
-@dataclass(frozen=True)
-class Observation:
-    """What one step did: the agent's event (or a fault's record), reduced to an outcome."""
-    number: int
-    outcome: object            # the token compared with the expectation
-    start: float | None        # CLOCK_REALTIME, comparable with packet times
-    end: float | None
-    event: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StepVerdict:
-    number: int
-    host: str
-    action: str
-    expected: tuple
-    observed: object
-    why: str
-    passed: bool
-
-    def as_dict(self):
-        return self.__dict__.copy()
-
-
-@dataclass(frozen=True)
-class RuleVerdict:
-    text: str
-    wanted: str
-    seen_at: str | None
-    count: int
-    packets: tuple             # summaries of the matching segments
-    why: str
-    passed: bool
-
-    def as_dict(self):
-        return {**self.__dict__, "packets": list(self.packets)}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    steps: tuple
-    rules: tuple
-    evidence: tuple = ()       # of evidence.Evidence: the packets behind each failure and EOF
-
-    @property
-    def unexplained(self):
-        return [e for e in self.evidence if not e.explained]
-
-    @property
-    def passed(self):
-        return (all(v.passed for v in self.steps) and all(r.passed for r in self.rules)
-                and not self.unexplained)
-
-
-def judge_steps(scenario, kernel, observations):
-    by_number = {o.number: o for o in observations}
+def judge_steps(scenario, kernel, run):
     verdicts = []
     for step in scenario.steps:
         expect = step.expect.for_kernel(kernel)
-        seen = by_number.get(step.number)
+        seen = run.observation(step.number)
         observed = seen.outcome if seen else "not run"
         verdicts.append(StepVerdict(
             number=step.number, host=step.host, action=describe(step), expected=expect.outcomes,
@@ -95,17 +41,6 @@ def describe(step):
     return f"{step.action} {args}".strip()
 
 
-def connection(scenario, observations, sock):
-    """The two endpoints of the named socket's connection, from its connect/accept event."""
-    by_number = {o.number: o for o in observations}
-    for step in scenario.steps:
-        if step.call in ("connect", "accept") and step.args.get("sock", "conn") == sock:
-            event = by_number.get(step.number)
-            if event and "local" in event.event:
-                return {tuple(event.event["local"]), tuple(event.event["peer"])}
-    return None
-
-
 def on_connection(segment, ends):
     """A TCP segment of the connection, or an ICMP error quoting one of its segments."""
     if segment.icmp:
@@ -113,19 +48,20 @@ def on_connection(segment, ends):
     return {(segment.src, segment.sport), (segment.dst, segment.dport)} == ends
 
 
-def judge_rule(rule, scenario, observations, captures, addresses):
-    """captures: {host: [Segment]}; addresses: {host: ip}."""
-    seen_at = next((h for h in (rule.dst, rule.src) if h in captures), next(iter(captures), None))
-    segments = captures.get(seen_at, [])
-    ends = connection(scenario, observations, rule.sock) if rule.sock else None
+def judge_rule(rule, scenario, run):
+    """Count the rule's packets in one capture of the run (a record.RunRecord being judged)."""
+    seen_at = next((h for h in (rule.dst, rule.src) if h in run.packets), next(iter(run.packets), None))
+    segments = run.packets.get(seen_at, [])
+    conn = rule_connection(rule, run)
+    ends = conn.ends if conn else None
     since = None
     if rule.after:
-        start = next((o.start for o in observations if o.number == scenario.step(rule.after).number), None)
-        since = start if start is not None else float("inf")  # step never ran: nothing can match
+        after = run.observation(scenario.step(rule.after).number)
+        since = after.start if after and after.start is not None else float("inf")  # never ran: nothing matches
     found = [
         s for s in segments
-        if (rule.src is None or s.src == addresses[rule.src])
-        and (rule.dst is None or s.dst == addresses[rule.dst])
+        if (rule.src is None or s.src == run.addresses[rule.src])
+        and (rule.dst is None or s.dst == run.addresses[rule.dst])
         and all(flag in s.flags for flag in rule.flags)
         and (s.icmp == rule.icmp if rule.icmp else s.arp == rule.arp if rule.arp else s.tcp)
         and (rule.retransmission is None or s.retransmission == rule.retransmission)
@@ -142,10 +78,19 @@ def judge_rule(rule, scenario, observations, captures, addresses):
                        packets=tuple(s.summary for s in found), why=rule.why, passed=passed)
 
 
+def rule_connection(rule, run):
+    """The socket a rule names: its sender's, else its receiver's, else any host's of that name."""
+    if rule.sock is None:
+        return None
+    hosts = [h for h in (rule.src, rule.dst) if h] + [None]
+    return next(filter(None, (run.connection(rule.sock, host) for host in hosts)), None)
+
+
 def judge(scenario, kernel, observations, captures, addresses):
+    """captures: {host: [Segment]}; addresses: {host: ip}."""
+    run = RunRecord.of(observations, captures, addresses, {s.number: s.host for s in scenario.steps})
     return Verdict(
-        steps=judge_steps(scenario, kernel, observations),
-        rules=tuple(judge_rule(r.for_kernel(kernel), scenario, observations, captures, addresses)
-                    for r in scenario.packets),
-        evidence=tuple(explain(scenario, observations, captures, addresses)),
+        steps=judge_steps(scenario, kernel, run),
+        rules=tuple(judge_rule(r.for_kernel(kernel), scenario, run) for r in scenario.packets),
+        evidence=tuple(explain(scenario, run)),
     )

@@ -2,27 +2,26 @@
 
     >>> from lab.packets import Segment
     >>> seg = Segment(ts=0, src="10.0.0.2", dst="10.0.0.3", sport=1, dport=2, flags=("SYN",), seq=0, ack=0, length=0)
-    >>> summarize([seg, seg], {"client": ("10.0.0.2",), "server": ("10.0.0.3",)})[0]["SYN"]
-    2
+    >>> rows = summarize([seg, seg], {"client": "10.0.0.2", "server": "10.0.0.3"})
+    >>> rows[0]["direction"], rows[0]["SYN"]
+    ('client→server', 2)
 """
 
 from collections import Counter
 
+from lab.record import host_of
+
 COUNTED = ("SYN", "FIN", "RST")
-
-
-def name_of(address, addresses):
-    return next((name for name, addrs in addresses.items() if address in addrs), address)
 
 
 def summarize(segments, addresses):
     """[{direction, packets, SYN, FIN, RST, data, retransmitted, icmp}] in order of first appearance.
 
-    addresses: {host name: (its addresses,)}.
+    addresses: {host name: address}; an address of no lab host stands for itself.
     """
     rows = {}
     for s in (s for s in segments if not s.arp):
-        direction = f"{name_of(s.src, addresses)}→{name_of(s.dst, addresses)}"
+        direction = f"{host_of(s.src, addresses) or s.src}→{host_of(s.dst, addresses) or s.dst}"
         row = rows.setdefault(direction, {"direction": direction, "packets": 0, **dict.fromkeys(COUNTED, 0),
                                           "data": 0, "retransmitted": 0, "icmp": Counter()})
         row["packets"] += 1

@@ -9,8 +9,9 @@ import dpkt
 import pytest
 
 from lab import evidence, packets
+from lab.record import Connection, Observation, RunRecord
 from lab.scenario.load import load, load_text, path_for
-from lab.verdict import Observation, judge
+from lab.verdict import judge
 
 DATA = Path(__file__).resolve().parent / "data" / "crash-reset"
 ME, PEER = "10.0.0.11", "10.0.0.10"
@@ -58,7 +59,7 @@ def seg(src, dst, flags=(), ts=1.0, **kw):
                            flags=tuple(flags), seq=1, ack=1, length=kw.pop("length", 0), **kw)
 
 
-CONN = (ME, 5000, PEER, 7000)
+CONN = Connection(2, "client", "conn", (ME, 5000), (PEER, 7000))
 RST_IN, FIN_IN, FIN_OUT = seg(PEER, ME, ["RST"]), seg(PEER, ME, ["FIN", "ACK"]), seg(ME, PEER, ["FIN", "ACK"])
 ICMP = {name: seg(PEER, ME, icmp=name, sport=5000, dport=7000) for name in
         ("port-unreachable", "host-unreachable", "admin-prohibited", "net-unreachable")}
@@ -113,13 +114,25 @@ packets:
 def test_only_failures_and_eof_need_evidence_and_a_failed_connect_uses_its_reported_ports():
     scenario = load_text(SCENARIO, "x.yaml")
     observations = [Observation(1, "ok", 0, 0), Observation(2, "ECONNREFUSED", 0.0, 2.0,
-                    {"local": ["0.0.0.0", 5000], "peer": [PEER, 7000]}), Observation(3, "EOF", 0, 2.0),
-                    Observation(4, 5, 0, 2.0)]
-    found = evidence.explain(scenario, observations, {"client": [RST_IN]}, {"client": ME, "server": PEER})
-    assert [(e.step, e.explained) for e in found] == [(2, True), (3, True)]  # EOF after the reset was reported
-    found = evidence.explain(scenario, observations, {"client": [ICMP["port-unreachable"]]},
-                             {"client": ME, "server": PEER})
-    assert [(e.step, e.explained) for e in found] == [(2, True), (3, False)]  # nothing ended the stream
+                    {"op": "connect", "sock": None, "local": ["0.0.0.0", 5000], "peer": [PEER, 7000]}),
+                    Observation(3, "EOF", 0, 2.0), Observation(4, 5, 0, 2.0)]
+
+    def explained(captures):
+        run = RunRecord.of(observations, captures, {"client": ME, "server": PEER}, {1: "server", 2: "client",
+                                                                                     3: "client", 4: "client"})
+        return [(e.step, e.explained) for e in evidence.explain(scenario, run)]
+    assert explained({"client": [RST_IN]}) == [(2, True), (3, True)]  # EOF after the reset was reported
+    assert explained({"client": [ICMP["port-unreachable"]]}) == [(2, True), (3, False)]  # nothing ended the stream
+
+
+def test_a_call_on_a_socket_that_never_connected_is_unexplained():
+    scenario = load_text(SCENARIO, "x.yaml")
+    observations = [Observation(1, "ok", 0, 0), Observation(2, "ETIMEDOUT", 0.0, 2.0, {"op": "connect"}),
+                    Observation(3, "EOF", 0, 2.0)]
+    run = RunRecord.of(observations, {"client": [FIN_IN]}, {"client": ME, "server": PEER},
+                       {1: "server", 2: "client", 3: "client"})
+    assert [(e.step, e.explained, e.because) for e in evidence.explain(scenario, run)] == \
+        [(2, False, "the socket's connection is unknown"), (3, False, "the socket's connection is unknown")]
 
 
 def test_epipe_after_a_timeout_is_explained_by_the_retransmissions_given_up_on():

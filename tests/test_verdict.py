@@ -6,8 +6,8 @@ import pytest
 
 from lab import calls, verdict
 from lab.packets import Segment
+from lab.record import Observation, RunRecord
 from lab.scenario.load import load_text
-from lab.verdict import Observation
 
 S, C = "10.0.0.2", "10.0.0.3"
 ADDRESSES = {"server": S, "client": C}
@@ -56,11 +56,11 @@ def observations(**changes):
     """Every step as it should be; changes: s<number>=outcome, or None to drop that step."""
     obs = {
         1: Observation(1, "ok", 0.5, 0.6),
-        2: Observation(2, "ok", 0.9, 1.2, {"local": [C, 40000], "peer": [S, 7000]}),
-        3: Observation(3, "ok", 1.3, 1.3, {"local": [S, 7000], "peer": [C, 40000]}),
+        2: Observation(2, "ok", 0.9, 1.2, {"op": "connect", "sock": None, "local": [C, 40000], "peer": [S, 7000]}),
+        3: Observation(3, "ok", 1.3, 1.3, {"op": "accept", "sock": None, "local": [S, 7000], "peer": [C, 40000]}),
         4: Observation(4, 100, 2.0, 2.0),
         5: Observation(5, "EOF", 2.5, 2.6),
-        6: Observation(6, "ECONNREFUSED", 2.9, 3.2, {"errno": "ECONNREFUSED"}),
+        6: Observation(6, "ECONNREFUSED", 2.9, 3.2, {"op": "connect", "sock": "b", "errno": "ECONNREFUSED"}),
         7: Observation(7, 100, 3.8, 3.9),
     }
     for key, outcome in changes.items():
@@ -173,8 +173,9 @@ def test_rule_verdict_lists_the_matching_packets():
 
 def test_connection_from_accept_when_connect_has_none():
     obs = observations()
-    obs[1] = Observation(2, "ok", 0.9, 1.2, {})
-    assert verdict.connection(scenario(), obs, "conn") == {(S, 7000), (C, 40000)}
+    obs[1] = Observation(2, "ok", 0.9, 1.2, {"op": "connect", "sock": None})
+    run = RunRecord.of(obs, CAPTURES, ADDRESSES, {s.number: s.host for s in scenario().steps})
+    assert run.connection("conn").ends == {(S, 7000), (C, 40000)} and run.connection("conn", "client") is None
     (r,) = judge("{flags: RST, sock: conn, count: 1, why: w}", obs=obs).rules
     assert (r.count, r.passed) == (1, True)
 

@@ -68,7 +68,7 @@ def record(result):
             for o in result.observations
         ],
         "packets": {host: [s.as_dict() for s in segs] for host, segs in result.segments.items()},
-        "wire": {host: summarize(segs, result.host_addresses) for host, segs in result.segments.items()},
+        "wire": {host: summarize(segs, result.addresses) for host, segs in result.segments.items()},
         "verdict": {
             "status": "skipped" if result.skipped else ("passed" if v.passed else "failed"),
             "skipped": result.skipped,

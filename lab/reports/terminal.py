@@ -53,7 +53,7 @@ def wire_table(result):
     for col in ("pkts", "SYN", "FIN", "RST", "data", "rexmit", "ICMP"):
         table.add_column(col)
     for host, segments in result.segments.items():
-        for row in summarize(segments, result.host_addresses):
+        for row in summarize(segments, result.addresses):
             icmp = ", ".join(f"{n}×{k}" for k, n in row["icmp"].items())
             table.add_row(host, row["direction"], *(str(row[k]) for k in
                           ("packets", "SYN", "FIN", "RST", "data", "retransmitted")), icmp)

@@ -1,0 +1,217 @@
+"""A run's record, typed: what the runner saw and what the verdict made of it.
+
+The verdict and the evidence read a run through `RunRecord.of` while judging
+it (no verdict yet); the timeline, the reports, stability and compare read one
+back from result.json through `RunRecord.read` / `from_dict`, which takes old
+records too (a key they lack takes its default). result.json itself is written
+by reports/result.py and keeps its format. Said once here:
+
+- which connection a socket is (`RunRecord.connection`): the one that its
+  host's last connect() or accept() under that name reported, as of a step
+  (a failed connect reports its port and 0.0.0.0, which is the host's own
+  address). The agent's events carry op, sock and the endpoints: the agent
+  line protocol, not the scenario, says what each call did;
+- which host an address is (`host_of`);
+- the key of a step's and an evidence link's row (`StepVerdict.key`,
+  `Evidence.key`), shared by stability, compare and the JUnit report.
+
+    >>> run = RunRecord.of([Observation(2, "ok", 1.0, 1.1, {"op": "connect", "sock": "a",
+    ...                     "local": ["0.0.0.0", 5000], "peer": ["10.0.0.3", 7000]})],
+    ...                    {}, {"client": "10.0.0.2", "server": "10.0.0.3"}, {2: "client"})
+    >>> run.connection("a", "client", at=9).local, run.connection("a", "server"), run.host_of("10.0.0.3")
+    (('10.0.0.2', 5000), None, 'server')
+"""
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from lab.packets import Segment
+
+
+def host_of(address, addresses):
+    """The lab host with this address, or None. addresses: {host: address}."""
+    return next((name for name, a in addresses.items() if a == address), None)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one step did: the agent's event (or a fault's record), reduced to an outcome."""
+    number: int
+    outcome: object            # the token compared with the expectation
+    start: float | None        # CLOCK_REALTIME, comparable with packet times
+    end: float | None
+    event: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The endpoints a connect() or accept() reported for a socket: (address, port) each."""
+    step: int
+    host: str
+    sock: str
+    local: tuple
+    peer: tuple
+
+    @property
+    def ends(self):
+        return frozenset((self.local, self.peer))
+
+
+def connections(observations, step_hosts, addresses):
+    """Every connect() and accept() that reported its endpoints, in step order."""
+    found = []
+    for o in observations:
+        event = o.event
+        host = step_hosts.get(o.number)
+        if host and event.get("op") in ("connect", "accept") and "local" in event and "peer" in event:
+            (laddr, lport), peer = event["local"], tuple(event["peer"])
+            local = (addresses.get(host, laddr) if laddr == "0.0.0.0" else laddr, lport)
+            found.append(Connection(o.number, host, event.get("sock") or "conn", local, peer))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    number: int
+    host: str
+    action: str
+    expected: tuple
+    observed: object
+    why: str
+    passed: bool
+
+    @property
+    def key(self):
+        """The step's row in stability, compare and JUnit."""
+        return f"step {self.number} {self.host} {self.action}"
+
+    def as_dict(self):
+        return self.__dict__.copy()
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    text: str
+    wanted: str
+    seen_at: str | None
+    count: int
+    packets: tuple             # summaries of the matching segments
+    why: str
+    passed: bool
+
+    def as_dict(self):
+        return {**self.__dict__, "packets": list(self.packets)}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    step: int
+    outcome: object
+    explained: bool
+    because: str            # what was looked for
+    packets: tuple = ()     # summaries of the packets that explain it
+    seen_at: str | None = None
+
+    @property
+    def key(self):
+        return f"evidence for step {self.step}"
+
+    def as_dict(self):
+        return {**self.__dict__, "packets": list(self.packets)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    steps: tuple
+    rules: tuple
+    evidence: tuple = ()       # of Evidence: the packets behind each failure and EOF
+    unhealed: tuple = ()       # faults the run could not undo, one line each: they fail the run
+
+    @property
+    def unexplained(self):
+        return [e for e in self.evidence if not e.explained]
+
+    @property
+    def passed(self):
+        return (all(v.passed for v in self.steps) and all(r.passed for r in self.rules)
+                and not self.unexplained and not self.unhealed)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    observations: tuple                    # of Observation, in step order
+    packets: dict                          # {captured host: (Segment, ...)}
+    addresses: dict                        # {host: address}
+    connections: tuple = ()                # of Connection
+    verdict: Verdict | None = None         # None while being judged, or for an incomplete run
+    complete: bool = True
+    status: str = "incomplete"             # passed, failed, skipped or incomplete
+    skipped: str | None = None             # why the scenario could not run
+    name: str = ""
+    summary: str = ""
+    story: str = ""
+    hosts: tuple = ()                      # the scenario's hosts, in its order
+    run_id: str = ""
+    environment: dict = field(default_factory=dict)   # kernel, backend, engine, machine, ...
+    timings: dict = field(default_factory=dict)       # phase -> seconds
+    pcaps: tuple = ()                      # file names in the run directory
+    directory: Path | None = None
+
+    @classmethod
+    def of(cls, observations, packets, addresses, step_hosts):
+        """A run as the verdict judges it. step_hosts: {step number: host}."""
+        return cls(tuple(observations), packets, addresses, connections(observations, step_hosts, addresses))
+
+    @classmethod
+    def read(cls, path):
+        """A result.json file (OSError, ValueError when it is not one)."""
+        path = Path(path)
+        return cls.from_dict(json.loads(path.read_text()), directory=path.parent)
+
+    @classmethod
+    def from_dict(cls, data, directory=None):
+        v, scenario, complete = data.get("verdict"), data.get("scenario", {}), bool(data.get("complete"))
+        observations = tuple(Observation(o["step"], o["outcome"], o["start"], o["end"], o.get("event", {}))
+                             for o in data.get("observations", ()))
+        addresses = data.get("addresses", {})
+        verdict = None if v is None else Verdict(
+            steps=tuple(StepVerdict(s["number"], s["host"], s["action"], tuple(s["expected"]), s["observed"],
+                                    s.get("why", ""), s["passed"]) for s in v.get("steps", ())),
+            rules=tuple(RuleVerdict(r["text"], r["wanted"], r.get("seen_at"), r["count"], tuple(r.get("packets", ())),
+                                    r.get("why", ""), r["passed"]) for r in v.get("rules", ())),
+            evidence=tuple(Evidence(e["step"], e["outcome"], e["explained"], e["because"], tuple(e["packets"]),
+                                    e.get("seen_at")) for e in v.get("evidence", ())),
+            unhealed=tuple(v.get("unhealed", ())))
+        status = "incomplete" if not complete else \
+            (v or {}).get("status") or ("passed" if (v or {}).get("passed") else "failed")
+        return cls(
+            observations=observations, addresses=addresses,
+            packets={h: tuple(map(segment, ps)) for h, ps in data.get("packets", {}).items()},
+            connections=connections(observations, {s.number: s.host for s in verdict.steps} if verdict else {},
+                                    addresses),
+            verdict=verdict, complete=complete, status=status, skipped=(v or {}).get("skipped"),
+            name=scenario.get("name", ""), summary=scenario.get("summary", ""), story=scenario.get("story", ""),
+            hosts=tuple(scenario.get("hosts") or addresses), run_id=data.get("run_id", ""),
+            environment=data.get("environment", {}), timings=data.get("timings", {}),
+            pcaps=tuple(data.get("files", {}).get("pcaps", ())), directory=directory)
+
+    def host_of(self, address):
+        return host_of(address, self.addresses)
+
+    def observation(self, number):
+        return next((o for o in self.observations if o.number == number), None)
+
+    def connection(self, sock, host=None, at=None):
+        """The connection of socket `sock` on `host` (any host: None) as of step `at` (None: the run's end)."""
+        return next((c for c in reversed(self.connections) if c.sock == sock and host in (None, c.host)
+                     and (at is None or c.step <= at)), None)
+
+
+SEGMENT_FIELDS = tuple(f.name for f in fields(Segment))
+
+
+def segment(packet):
+    """A packet of result.json (Segment.as_dict) as the Segment it was; its summary is recomputed
+    from the same fields (each field came with its part of the summary, so old records agree)."""
+    return Segment(**{k: tuple(v) if k == "flags" else v for k, v in packet.items() if k in SEGMENT_FIELDS})
