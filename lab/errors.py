@@ -3,7 +3,9 @@
     LabError
     ├── ScenarioError    bad input: a scenario file, a name, a CLI argument (exit 2)
     ├── SetupError       the user's environment: engine unreachable, build failed (exit 2)
-    └── StepTimeout      a step did not finish before its deadline (recorded, never raised to the user)
+    ├── StepTimeout      a step did not finish before its deadline (recorded, never raised to the user)
+    ├── HostGone         a host is stopped or removed: nothing can run in it (a revert's "already gone")
+    └── FaultError       a host refused to apply or undo a fault (a step's ERROR; unhealed faults fail the run)
 
 A failed expectation is not an error: it is a verdict, and exits 1.
 Anything else is a bug and shows a traceback.
@@ -24,3 +26,11 @@ class SetupError(LabError):
 
 class StepTimeout(LabError):
     """A step's call, wait or fault did not complete before its deadline."""
+
+
+class HostGone(LabError):
+    """The host is stopped or removed, so a command cannot run in it (and its rules went with it)."""
+
+
+class FaultError(LabError):
+    """A fault could not be applied, or undone: which host, which command, what it said."""

@@ -6,6 +6,7 @@ A run leaves only its directory under runs/.
 """
 
 import contextlib
+import dataclasses
 import platform
 import secrets
 import signal
@@ -19,7 +20,7 @@ from lab import faults, packets, probes, verdict
 from lab.backends.base import HostSpec, Topology
 from lab.calls import Agent, outcome
 from lab.capture import Captures
-from lab.errors import SetupError, StepTimeout
+from lab.errors import FaultError, HostGone, SetupError, StepTimeout
 from lab.faults.base import FaultContext
 from lab.record import Observation
 from lab.scenario.model import parse_version
@@ -159,14 +160,17 @@ class Steps:
             if step.args["of"] not in self.applied:
                 return "ERROR", {"error": f"the fault of step {step.args['of']} is not in force"}
             fault, ctx = self.applied.pop(step.args["of"])
-            fault.revert(ctx)
+            try:
+                fault.revert(ctx)
+            except FaultError as exc:
+                return "ERROR", {"fault": f"heal of step {step.args['of']} failed", "error": str(exc)}
             return "ok", {"fault": f"healed step {step.args['of']}", "heals": step.args["of"]}
         fault = faults.build(step)
         ctx = FaultContext(host=self.hosts[step.host], agent=self.agents.get(step.host),
                                   hosts=self.hosts, tag=f"tfl-{self.run_id}-{step.label}")
         try:
             record = fault.apply(ctx)
-        except RuntimeError as exc:  # the host refused (a rule, a qdisc): the step fails, the run goes on
+        except (FaultError, HostGone) as exc:  # the host refused (a rule, a qdisc): the step fails, the run goes on
             return "ERROR", {"fault": f"{step.fault}: {exc}", "error": str(exc)}
         self.applied[step.label] = (fault, ctx)
         if fault.ends_processes:
@@ -174,11 +178,17 @@ class Steps:
         return ("ok" if record.ok else "ERROR"), {"fault": record.text, "label": step.label}
 
     def heal_all(self):
-        """Revert every fault still in place (the hosts are removed next, but a
-        netns or a reused host must not keep a rule)."""
+        """Revert every fault still in place, latest first (the hosts are removed next,
+        but a netns or a reused host must not keep a rule); one failure stops none of
+        the others. Returns what could not be undone, one line per fault."""
+        unhealed = []
         while self.applied:
-            fault, ctx = self.applied.popitem()[1]
-            fault.revert(ctx)
+            label, (fault, ctx) = self.applied.popitem()
+            try:
+                fault.revert(ctx)
+            except FaultError as exc:
+                unhealed.append(f"step {label} ({type(fault).__name__.lower()}): {exc}")
+        return unhealed
 
     def run(self):
         observations = []
@@ -222,11 +232,12 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
             captures.start()
         lap("setup")
         steps = Steps(scenario, hosts, progress, run_id)
+        unhealed = []
         try:
             observations = [] if skipped else steps.run()
         finally:
             with deferred_interrupts():
-                steps.heal_all()
+                unhealed = steps.heal_all()
         lap("steps")
         progress("collecting captures")
         with deferred_interrupts():
@@ -242,6 +253,7 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
     known = set(addresses.values())
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}
     judged = verdict.judge(scenario, parse_version(env["kernel"]), observations, segments, addresses)
+    judged = dataclasses.replace(judged, unhealed=tuple(unhealed))
     lap("verdict")
     agent_logs = {name: [line for log in logs for line in log] for name, logs in steps.logs.items()}
     return RunResult(

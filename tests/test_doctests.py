@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["lab.sockops", "lab.calls", "lab.packets", "lab.verdict", "lab.scenario.model",
-           "lab.scenario.load", "lab.backends.base", "lab.faults.base", "lab.wire", "lab.stability"]
+           "lab.scenario.load", "lab.backends.base", "lab.faults.base", "lab.wire", "lab.stability",
+           "lab.owner"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -17,7 +17,6 @@ disconnect. Each is one call on either backend.
     True
 """
 
-import os
 import queue
 import time
 from abc import ABC, abstractmethod
@@ -187,14 +186,3 @@ class Backend(ABC):
     @abstractmethod
     def describe(self) -> dict:
         """Facts for result.json: kernel, engine version, image ids."""
-
-
-def process_alive(pid):
-    """Is this process (the owner of a run's objects) still running here?"""
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True

@@ -15,7 +15,6 @@ import io
 import ipaddress
 import os
 import random
-import socket
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,12 +25,14 @@ import requests.exceptions
 from docker.types import IPAMConfig, IPAMPool
 
 from lab import images
-from lab.backends.base import LABEL, Backend, Host, Sidecar, process_alive
+from lab.backends import lease
+from lab.backends.base import LABEL, Backend, Host, Sidecar
 from lab.backends.compose import COMPOSE_KEYS, compose_templates, sysctls
 from lab.backends.docker_exec import DockerProcess, exec_in
-from lab.errors import SetupError, StepTimeout
+from lab.errors import FaultError, SetupError, StepTimeout
+from lab.owner import Owner
 
-OWNER = "tcp-fault-lab.owner"  # host:pid of the process running the run
+OWNER = "tcp-fault-lab.owner"  # the run's owner (lab/owner.py): boot id, pid namespace, pid, start time
 SUBNET_POOL = os.environ.get("LAB_SUBNET_POOL", "10.213.0.0/16")
 
 
@@ -42,10 +43,11 @@ def run_kwargs(template, image, name, labels, extra_caps=()):
     return dict(kwargs, image=image, name=name, labels={**template.get("labels", {}), **labels}, detach=True)
 
 
-def owner_alive(owner):
-    """Is the process that labelled an object still running on this machine?"""
-    host, _, pid = owner.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and process_alive(int(pid))
+def spared(labels):
+    """Keep a labelled object unless its owner is known to be dead: an owner of
+    another machine, boot or container (or an older lab's label) may be alive."""
+    owner = Owner.parse(labels.get(OWNER, ""))
+    return owner is None or owner.alive() is not False
 
 
 def connect():
@@ -130,7 +132,7 @@ class DockerHost(Host):
             self.container.unpause()
         except docker.errors.APIError as exc:
             if "not paused" not in str(exc):
-                raise
+                raise FaultError(f"cannot unpause {self.name}: {exc.explanation}") from None
 
     def disconnect(self):
         self.network.disconnect(self.container, force=True)
@@ -140,7 +142,7 @@ class DockerHost(Host):
             self.network.connect(self.container, ipv4_address=self.address)
         except docker.errors.APIError as exc:
             if "already exists" not in str(exc):
-                raise
+                raise FaultError(f"cannot reconnect {self.name}: {exc.explanation}") from None
 
 
 class DockerBackend(Backend):
@@ -152,6 +154,7 @@ class DockerBackend(Backend):
         self.host_template, self.capture_template, self.network_template = compose_templates()
         self.tags = None
         self.run_labels = {}
+        self.lease = None
 
     def ensure_images(self):
         self.tags = images.ensure(self.client, self.say)
@@ -173,11 +176,12 @@ class DockerBackend(Backend):
         for _ in range(5):  # another run may take the same subnet between our look and our create
             subnet = self.free_subnet()
             try:
-                return self.client.networks.create(
-                    name, driver=self.network_template.get("driver", "bridge"),
-                    internal=self.network_template.get("internal", True), labels=labels,
-                    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]),
-                )
+                with self.lease.creating("network", name):
+                    return self.client.networks.create(
+                        name, driver=self.network_template.get("driver", "bridge"),
+                        internal=self.network_template.get("internal", True), labels=labels,
+                        ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]),
+                    )
             except docker.errors.APIError as exc:
                 if "overlap" not in str(exc):
                     raise
@@ -186,8 +190,9 @@ class DockerBackend(Backend):
     def up(self, topology):
         if self.tags is None:
             self.ensure_images()
-        labels = {LABEL: topology.run_id, OWNER: f"{socket.gethostname()}:{os.getpid()}", **topology.labels}
+        labels = {LABEL: topology.run_id, OWNER: str(Owner.current()), **topology.labels}
         self.run_labels = labels
+        self.lease = lease.Lease(self.name, topology.run_id)
         network = self.create_network(f"tfl-{topology.run_id}", labels)
 
         subnet = ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])
@@ -196,12 +201,13 @@ class DockerBackend(Backend):
 
         def start_host(spec):
             endpoint = self.client.api.create_endpoint_config(ipv4_address=addresses[spec.name])
-            container = self.client.containers.run(
-                network=network.name, hostname=spec.name, networking_config={network.name: endpoint},
-                sysctls=sysctls(spec) or None,
-                **run_kwargs(self.host_template, self.tags["host"],
-                             f"tfl-{topology.run_id}-{spec.name}", labels, spec.caps),
-            )
+            name = f"tfl-{topology.run_id}-{spec.name}"
+            with self.lease.creating("container", name):
+                container = self.client.containers.run(
+                    network=network.name, hostname=spec.name, networking_config={network.name: endpoint},
+                    sysctls=sysctls(spec) or None,
+                    **run_kwargs(self.host_template, self.tags["host"], name, labels, spec.caps),
+                )
             return spec.name, DockerHost(self, spec.name, container, addresses[spec.name], network, spec.router)
 
         with ThreadPoolExecutor(max_workers=len(topology.hosts)) as pool:
@@ -211,7 +217,8 @@ class DockerBackend(Backend):
         kwargs = run_kwargs(self.capture_template, self.tags["capture"],
                             f"{container.name}-capture", self.run_labels)
         kwargs["command"] = [*kwargs["command"], "-c", str(max_packets)]
-        sidecar = self.client.containers.run(network_mode=f"container:{container.id}", **kwargs)
+        with self.lease.creating("container", kwargs["name"]):
+            sidecar = self.client.containers.run(network_mode=f"container:{container.id}", **kwargs)
         return DockerSidecar(sidecar, kwargs["command"])
 
     def _remove(self, label_filter, keep=lambda labels: False):
@@ -251,11 +258,39 @@ class DockerBackend(Backend):
 
     def down(self, run_id):
         self._remove(f"{LABEL}={run_id}")
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
     def clean(self, everything=False):
-        """Remove what runs left behind; spare the runs of processes still alive on this
-        machine (a concurrent `lab run`), unless everything=True."""
-        return self._remove(LABEL, keep=lambda labels: not everything and owner_alive(labels.get(OWNER, "")))
+        """Remove what runs left behind; spare runs whose owner may be alive (a
+        concurrent `lab run`, here or in another container), unless everything=True.
+
+        A dead owner's creates still in flight are waited for first, so that
+        what the engine finishes after the owner died is removed too."""
+        dead = [r for r in lease.leases(self.name).values() if everything or r.dead]
+        self.await_creates([c for r in dead for c in r.in_flight])
+        removed = self._remove(LABEL, keep=lambda labels: not everything and spared(labels))
+        for record in dead:
+            record.release()
+        return removed
+
+    def await_creates(self, creates):
+        """Until the engine shows each create (its event), or LATE_CREATE_TIMEOUT after it began."""
+        waiting = {(c.kind, c.name) for c in creates}
+        if not waiting:
+            return
+        since = int(min(c.began for c in creates)) - 1   # events are kept; whole seconds
+        until = max(c.began for c in creates) + lease.LATE_CREATE_TIMEOUT
+        events = self.client.events(since=since, until=int(until) + 1, decode=True,
+                                    filters={"event": "create", "type": ["container", "network"]})
+        try:
+            for event in events:
+                waiting.discard((event.get("Type"), event.get("Actor", {}).get("Attributes", {}).get("name")))
+                if not waiting:
+                    return
+        finally:
+            events.close()
 
     def describe(self):
         info, version = self.client.info(), self.client.version()

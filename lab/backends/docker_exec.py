@@ -9,11 +9,19 @@ them and splits stdout into lines.
 import struct
 import threading
 
+import docker.errors
+
 from lab.backends.base import ExecResult, LineProcess
+from lab.errors import HostGone
 
 
 def exec_in(container, argv):
-    rc, (out, err) = container.exec_run(argv, demux=True)
+    try:
+        rc, (out, err) = container.exec_run(argv, demux=True)
+    except docker.errors.APIError as exc:
+        if isinstance(exc, docker.errors.NotFound) or "is not running" in str(exc):
+            raise HostGone(f"{container.name} is stopped or removed") from None
+        raise
     return ExecResult(rc, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"))
 
 

@@ -13,6 +13,8 @@ features it needs (probed before the run; missing ones skip the scenario).
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from lab.errors import FaultError, HostGone
+
 
 @dataclass(frozen=True)
 class FaultRecord:
@@ -36,6 +38,8 @@ class FaultContext:
 
 
 class Fault(ABC):
+    kind: str | None = None  # its name in a scenario (`fault: drop`); a class without one is a base
+    args: tuple = ()         # of lab.scenario.kinds.Arg; with the class docstring, all a scenario knows of it
     caps: tuple = ()
     requires: tuple = ()
     ends_processes = False   # the host's programs are gone after apply (stop, restart)
@@ -49,4 +53,37 @@ class Fault(ABC):
     def apply(self, ctx: FaultContext) -> FaultRecord: ...
 
     def revert(self, ctx: FaultContext) -> None:
-        """Undo what apply() did; a fault that cannot be undone (a kill) does nothing."""
+        """Undo what apply() did; a fault that cannot be undone (a kill) does nothing.
+        Raises FaultError naming everything it could not undo, after trying all of it."""
+
+
+def command(host, argv):
+    """Run a fault's command in a host; FaultError with what the host said if it fails."""
+    done = host.exec(argv)
+    if not done.succeeded:
+        raise FaultError(f"`{' '.join(argv)}` on {host.name}: {done.stderr.strip() or f'exit status {done.rc}'}")
+    return done
+
+
+def undo(host, argv, already_gone):
+    """One revert command; its failure is fine only when the host says exactly that
+    the thing is already gone (one of the texts in already_gone), or the host itself is."""
+    try:
+        command(host, argv)
+    except HostGone:
+        pass  # a stopped host's rules and qdiscs went with its network namespace
+    except FaultError as exc:
+        if not any(text in str(exc) for text in already_gone):
+            raise
+
+
+def undo_all(steps):
+    """Run every undo step (callables) even when some fail; one FaultError naming each failure."""
+    failures = []
+    for step in steps:
+        try:
+            step()
+        except FaultError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise FaultError("; ".join(failures))
