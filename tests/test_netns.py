@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.backends.netns import NETNS_DIR, PREFIX
+from lab.backends import lease
+from lab.backends.netns import NAME, NETNS_DIR, PREFIX
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,8 +25,15 @@ def machine_network():
     return [line for line in lines if not line.startswith("#") and not any(w in line for w in ("br-", "veth"))]
 
 
-def namespaces():
-    return sorted(p.name for p in NETNS_DIR.glob(f"{PREFIX}*")) if NETNS_DIR.is_dir() else []
+def namespaces(run_id=None):
+    """The lab's namespaces; with run_id, only that run's."""
+    found = sorted(p.name for p in NETNS_DIR.glob(f"{PREFIX}*")) if NETNS_DIR.is_dir() else []
+    return [n for n in found if run_id is None or NAME.match(n)["run"] == run_id]
+
+
+def run_of(pid):
+    """The run id whose lease names this owner pid, once it has one."""
+    return next((run for run, record in lease.leases("netns").items() if record.owner.pid == pid), None)
 
 
 def lab_processes(pattern):
@@ -37,9 +45,10 @@ def start_run(tmp_path, name="partition-timeout"):
     proc = subprocess.Popen([sys.executable, "-m", "lab", "--backend", "netns", "run", name, "--out", str(tmp_path)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
-    while not any(f"-p{proc.pid}-" in n for n in namespaces()):
+    while not (run_id := run_of(proc.pid)) or not namespaces(run_id):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
         time.sleep(0.05)
+    proc.run_id = run_id
     time.sleep(1.0)  # into the steps: agents and tcpdumps running
     return proc
 
@@ -49,19 +58,20 @@ def test_sigint_tears_down_and_sigkill_leftovers_are_cleaned(netns_backend, tmp_
     run = start_run(tmp_path)
     run.send_signal(signal.SIGINT)
     assert run.wait(30) == 130
-    assert not any(f"-p{run.pid}-" in n for n in namespaces())
+    assert not namespaces(run.run_id) and run_of(run.pid) is None
 
     killed = start_run(tmp_path)
     alive = start_run(tmp_path)
     killed.send_signal(signal.SIGKILL)
     killed.wait(30)
-    mine = [n for n in namespaces() if f"-p{killed.pid}-" in n]
+    mine = namespaces(killed.run_id)
     assert mine, "a SIGKILLed run leaves its namespaces"
+    theirs = namespaces(alive.run_id)
     done = subprocess.run([sys.executable, "-m", "lab", "clean"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0 and all(f"removed network namespace {n}" in done.stdout for n in mine), done.stdout
-    assert not any(f"-p{killed.pid}-" in n for n in namespaces())
-    assert not lab_processes(f"tfl-.*-p{killed.pid}-"), "its tcpdumps were killed with it"
-    assert any(f"-p{alive.pid}-" in n for n in namespaces()), "a live run is spared"
+    assert not namespaces(killed.run_id) and run_of(killed.pid) is None
+    assert not lab_processes(f"tfl-{killed.run_id}-"), "its tcpdumps were killed with it"
+    assert theirs and set(theirs) <= set(namespaces()), "a live run is spared"
     assert alive.wait(60) == 0
-    assert not any(f"-p{alive.pid}-" in n for n in namespaces())
+    assert not namespaces(alive.run_id)
     assert machine_network() == before
