@@ -23,6 +23,7 @@ from rich.console import Console
 
 from lab import runner
 from lab.errors import ScenarioError, SetupError
+from lab.record import RunRecord
 from lab.reports import catalogue as catalogue_report, ladder, result as result_file, terminal
 
 RUN_DIRS = pytest.StashKey[list]()
@@ -99,7 +100,7 @@ class ScenarioItem(pytest.Item):
         if res.skipped:
             pytest.skip(res.skipped)
         if not res.verdict.passed:
-            self.add_report_section("call", "ladder", ladder.text(result_file.record(res)))
+            self.add_report_section("call", "ladder", ladder.text(RunRecord.from_dict(result_file.record(res))))
             raise VerdictMismatch(res)
 
     def repr_failure(self, excinfo):

@@ -5,12 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lab.record import RunRecord
 from lab.reports import compare
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def record(kernel, observed, passed, machine="m1"):
+    """The parts of a result.json that compare reads."""
     return {"complete": True, "scenario": {"name": "crash-reset"},
             "environment": {"kernel": kernel, "backend": "docker", "machine": machine},
             "verdict": {"steps": [{"number": 17, "host": "server", "action": "recv sock=a", "expected": ["EOF"],
@@ -38,12 +40,13 @@ def test_a_kernel_that_answers_otherwise_is_one_differing_row_and_one_disagreeme
 
 
 def test_columns_go_by_kernel_version_not_by_text():
-    matrix = compare.build([record(k, "EOF", True) for k in ("10.1.0", "6.18.44", "6.2.0", "5.10.0")])
+    kernels = ("10.1.0", "6.18.44", "6.2.0", "5.10.0")
+    matrix = compare.build([RunRecord.from_dict(record(k, "EOF", True)) for k in kernels])
     assert matrix.columns == ["5.10.0", "6.2.0", "6.18.44", "10.1.0"]
 
 
 def test_one_kernel_on_two_machines_gets_a_column_each():
-    matrix = compare.build([record("6.1.0", "EOF", True, "a"), record("6.1.0", "EOF", True, "b")])
+    matrix = compare.build([RunRecord.from_dict(record("6.1.0", "EOF", True, m)) for m in ("a", "b")])
     assert matrix.columns == ["6.1.0 @ a", "6.1.0 @ b"] and matrix.disagreements == 0
 
 
@@ -56,7 +59,7 @@ def test_no_result_files_is_bad_input(tmp_path):
 def with_rule(r, wanted, count, passed=True):
     r["verdict"]["rules"] = [{"text": "SYN retransmitted client→server", "wanted": wanted, "count": count,
                               "passed": passed}]
-    return r
+    return RunRecord.from_dict(r)
 
 
 def test_an_open_count_that_varies_is_no_difference_but_an_exact_one_is():

@@ -7,12 +7,13 @@ kernel, split by machine when two machines ran the same kernel. Several
 runs in one cell that disagree show every outcome seen.
 """
 
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.errors import ScenarioError
+from lab.record import RunRecord
+from lab.reports.page import document, join, tag
 from lab.scenario.model import parse_version
 
 
@@ -63,10 +64,10 @@ def find_records(paths):
     records = []
     for f in files:
         try:
-            record = json.loads(f.read_text())
+            record = RunRecord.read(f)
         except (OSError, ValueError) as exc:
             raise ScenarioError(f"{f}: not a result file ({exc})") from None
-        if record.get("complete") and "verdict" in record:
+        if record.complete and record.verdict is not None:
             records.append(record)
     if not records:
         raise ScenarioError(f"no complete result.json under {', '.join(map(str, paths))}")
@@ -74,27 +75,27 @@ def find_records(paths):
 
 
 def column_of(record, split_by_machine):
-    env = record["environment"]
+    env = record.environment
     return f"{env['kernel']} @ {env.get('machine', '?')}" if split_by_machine else env["kernel"]
 
 
 def build(records):
+    """records: complete record.RunRecords."""
     kernels = {}
     for r in records:
-        kernels.setdefault(r["environment"]["kernel"], set()).add(r["environment"].get("machine", "?"))
+        kernels.setdefault(r.environment["kernel"], set()).add(r.environment.get("machine", "?"))
     split = any(len(machines) > 1 for machines in kernels.values())
     columns = sorted({column_of(r, split) for r in records}, key=lambda c: (parse_version(c), c))  # 5.10 < 6.1 < 10.1
     rows = {}
     for r in records:
-        column, v, name = column_of(r, split), r["verdict"], r["scenario"]["name"]
-        items = [(f"step {s['number']} {s['host']} {s['action']}", " or ".join(map(str, s["expected"])),
-                  s["observed"], s["passed"], False) for s in v["steps"]]
-        items += [(f"packets {rule['text']}", rule["wanted"], rule["count"], rule["passed"],
-                   not rule["wanted"].isdigit()) for rule in v["rules"]]
-        items += [(f"evidence for step {e['step']}", "explained", "explained" if e["explained"] else "UNEXPLAINED",
-                   e["explained"], False) for e in v.get("evidence", [])]
-        if v.get("skipped"):
-            items = [("skipped", "runs here", f"skipped: {v['skipped']}", None, False)]
+        column, v, name = column_of(r, split), r.verdict, r.name
+        items = [(s.key, " or ".join(map(str, s.expected)), s.observed, s.passed, False) for s in v.steps]
+        items += [(f"packets {rule.text}", rule.wanted, rule.count, rule.passed, not rule.wanted.isdigit())
+                  for rule in v.rules]
+        items += [(e.key, "explained", "explained" if e.explained else "UNEXPLAINED", e.explained, False)
+                  for e in v.evidence]
+        if r.skipped:
+            items = [("skipped", "runs here", f"skipped: {r.skipped}", None, False)]
         for item, expected, observed, passed, open_count in items:
             row = rows.setdefault((name, item), {"expected": {}, "open": open_count, "cells": {}})
             row["expected"][column] = expected
@@ -116,22 +117,17 @@ def as_json(matrix):
 
 
 def as_html(matrix):
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in matrix.columns)
     body = []
     for (scenario, item), row in matrix.rows.items():
         cells = []
         for c in matrix.columns:
             cell = row["cells"].get(c)
             cls = "none" if cell is None else {True: "ok", False: "bad", None: "skip"}[cell.ok]
-            cells.append(f'<td class="{cls}">{html.escape(cell.text if cell else "—")}</td>')
-        mark = ' class="differs"' if matrix.differs((scenario, item)) else ""
-        body.append(f"<tr{mark}><td>{html.escape(scenario)}</td><td>{html.escape(item)}</td>"
-                    f"<td>{html.escape(matrix.expected((scenario, item)))}</td>{''.join(cells)}</tr>")
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tcp-fault-lab: compare</title>
-<style>body{{font:13px system-ui,sans-serif;margin:20px}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #d6d9de;padding:2px 6px}} .ok{{color:#16794a}} .bad{{color:#c0262d;font-weight:700}}
-.skip{{color:#a16207}} tr.differs td{{background:#fff4d6}}</style></head><body>
-<h1>Outcomes by kernel</h1><p>{matrix.disagreements} cells disagree with their expectation; rows in yellow differ
-between columns.</p><table><tr><th>scenario</th><th>step or packet rule</th><th>expected</th>{head}</tr>
-{chr(10).join(body)}</table></body></html>
-"""
+            cells.append(tag("td", cell.text if cell else "—", class_=cls))
+        body.append(tag("tr", tag("td", scenario), tag("td", item), tag("td", matrix.expected((scenario, item))),
+                        *cells, class_="differs" if matrix.differs((scenario, item)) else None))
+    head = tag("tr", *(tag("th", h) for h in ("scenario", "step or packet rule", "expected", *matrix.columns)))
+    return document("tcp-fault-lab: compare", tag("h1", "Outcomes by kernel"),
+                    tag("p", f"{matrix.disagreements} cells disagree with their expectation; rows in yellow differ "
+                             "between columns."),
+                    tag("table", head, "\n", join(body)))

@@ -9,24 +9,23 @@ a call's row is the moment it returned, so the packet that explains its
 result stands above it.
 """
 
-import html
-import json
 import re
 from pathlib import Path
 
 from lab.errors import ScenarioError
+from lab.record import RunRecord
+from lab.reports.page import document, join, tag, void
 from lab.timeline import build, fault_spans
 
 LANE = 26  # characters per host in the text ladder
 
 
-def hosts_of(record):
-    return record["scenario"].get("hosts") or list(record["addresses"])
-
-
 def text(record, include_noise=False):
+    """record: a record.RunRecord."""
+    if not record.complete:
+        return "(the run did not complete: there is nothing to draw)"
     rows = build(record, include_noise)
-    hosts = hosts_of(record)
+    hosts = record.hosts
     if not rows:
         return "(no events)"
     t0 = rows[0].ts
@@ -58,18 +57,8 @@ def text(record, include_noise=False):
 # ---- HTML -----------------------------------------------------------------
 
 ROW, COL, TOP, LEFT = 26, 230, 70, 90
-CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d2433;max-width:1200px}
-h1{font-size:20px;margin:0 0 4px} .summary{color:#555;margin:0 0 12px}
-pre.story{white-space:pre-wrap;background:#f6f7f9;padding:10px 14px;border-radius:6px}
-table{border-collapse:collapse;margin:12px 0} td,th{border:1px solid #d6d9de;padding:3px 8px;text-align:left}
-.pass{color:#16794a;font-weight:600} .fail{color:#c0262d;font-weight:700}
-svg text{font:12px ui-monospace,monospace} .host{font-weight:700;font-size:13px}
-.arrow line{stroke:#3a5ba0;stroke-width:1.4} .arrow.rst line{stroke:#c0262d;stroke-width:2.2}
-.arrow.fin line{stroke:#7a4fb3} .arrow.icmp line{stroke:#d97706;stroke-dasharray:5 3}
-.call rect{fill:#fff;stroke:#1d2433} .call.fail rect{stroke:#c0262d;stroke-width:2}
-.fault rect{fill:#fde68a;opacity:.45} .link{stroke:#16794a;stroke-dasharray:3 3;stroke-width:1.5}
-"""
+
+
 def short(text):
     """ "connect sock=a to=server port=7000 → ok" -> "connect a server 7000 → ok" """
     return re.sub(r"\b\w+=", "", text)
@@ -77,95 +66,85 @@ def short(text):
 
 def svg(record, include_noise=False):
     rows = build(record, include_noise)
-    hosts = hosts_of(record)
+    hosts = record.hosts
     x = {h: LEFT + i * COL + COL // 2 for i, h in enumerate(hosts)}
     height = TOP + ROW * (len(rows) + 1)
     width = LEFT + COL * len(hosts) + 260
     t0 = rows[0].ts if rows else 0
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" id="ladder" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}">',
-           '<defs><marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>']
+    out = [tag("defs", tag("marker", void("path", d="M0,0 L10,5 L0,10 z", fill="context-stroke"), id="head",
+                           viewBox="0 0 10 10", refX=10, refY=5, markerWidth=7, markerHeight=7,
+                           orient="auto-start-reverse"))]
     for host, first, last, what in fault_spans(record, rows):
         y0, y1 = TOP + ROW * first - ROW // 2, TOP + ROW * last + ROW // 2
-        out.append(f'<g class="fault"><title>{html.escape(what)}</title><rect x="{x[host] - COL // 2 + 8}" '
-                   f'y="{y0}" width="{COL - 16}" height="{y1 - y0}"/></g>')
+        out.append(tag("g", tag("title", what), void("rect", x=x[host] - COL // 2 + 8, y=y0, width=COL - 16,
+                                                       height=y1 - y0), class_="fault"))
     for h in hosts:
-        out.append(f'<text class="host" x="{x[h]}" y="{TOP - 30}" text-anchor="middle">{html.escape(h)}</text>'
-                   f'<line x1="{x[h]}" y1="{TOP - 20}" x2="{x[h]}" y2="{height - 10}" stroke="#9aa1ad"/>')
+        out.append(join([tag("text", h, class_="host", x=x[h], y=TOP - 30, text_anchor="middle"),
+                         void("line", x1=x[h], y1=TOP - 20, x2=x[h], y2=height - 10, stroke="#9aa1ad")], ""))
     packet_y = {}
     for i, r in enumerate(rows):
         y = TOP + ROW * i
-        out.append(f'<text x="8" y="{y + 4}" fill="#777">{(r.ts - t0) * 1000:.1f} ms</text>')
+        out.append(tag("text", f"{(r.ts - t0) * 1000:.1f} ms", x=8, y=y + 4, fill="#777"))
         if r.kind == "packet" and r.src in x and r.dst in x:
             kind = "icmp" if r.text.startswith(("ICMP", "ARP")) or "ICMP" in r.text else \
                 "rst" if "RST" in r.flags else "fin" if "FIN" in r.flags else ""
-            cls = " ".join(filter(None, ["arrow", kind]))
-            ident = f' id="packet-{i}"' + (f' data-explains="{",".join(map(str, r.explains))}"' if r.explains else "")
-            label = html.escape(r.text)
-            out.append(f'<g class="{cls}"{ident}><title>{label}</title>'
-                       f'<line x1="{x[r.src]}" y1="{y}" x2="{x[r.dst]}" y2="{y}" marker-end="url(#head)"/>'
-                       f'<text x="{(x[r.src] + x[r.dst]) // 2}" y="{y - 4}" text-anchor="middle">'
-                       f'{html.escape(" ".join(r.flags) or r.text.split(" (")[0])}</text></g>')
+            out.append(tag("g", tag("title", r.text),
+                           void("line", x1=x[r.src], y1=y, x2=x[r.dst], y2=y, marker_end="url(#head)"),
+                           tag("text", " ".join(r.flags) or r.text.split(" (")[0], x=(x[r.src] + x[r.dst]) // 2,
+                               y=y - 4, text_anchor="middle"),
+                           class_=" ".join(filter(None, ["arrow", kind])), id=f"packet-{i}",
+                           data_explains=",".join(map(str, r.explains)) or None))
             for step in r.explains:
                 packet_y[step] = (y, (x[r.src] + x[r.dst]) // 2)
         elif r.src in x:
             cls = "call" + ("" if r.passed in (True, None) else " fail") if r.kind == "call" else "fault"
-            label = html.escape(f"{r.step}. {short(r.text)}" if r.step else short(r.text))
+            label = f"{r.step}. {short(r.text)}" if r.step else short(r.text)
             w = 7 * len(label) + 14
-            out.append(f'<g class="{cls} box" id="step-{r.step}"><rect x="{x[r.src] - w // 2}" y="{y - 10}" '
-                       f'width="{w}" height="18" rx="3"/><text x="{x[r.src]}" y="{y + 3}" '
-                       f'text-anchor="middle">{label}</text></g>')
+            out.append(tag("g", void("rect", x=x[r.src] - w // 2, y=y - 10, width=w, height=18, rx=3),
+                           tag("text", label, x=x[r.src], y=y + 3, text_anchor="middle"),
+                           class_=f"{cls} box", id=f"step-{r.step}"))
     for i, r in enumerate(rows):
         if r.step in packet_y and r.kind == "call":
             (py, px), y = packet_y[r.step], TOP + ROW * i
-            out.append(f'<line class="link" data-step="{r.step}" x1="{px}" y1="{py}" x2="{x[r.src]}" y2="{y - 10}"/>')
-    out.append("</svg>")
-    return "\n".join(out)
+            out.append(void("line", class_="link", data_step=r.step, x1=px, y1=py, x2=x[r.src], y2=y - 10))
+    return tag("svg", "\n", join(out), "\n", xmlns="http://www.w3.org/2000/svg", id="ladder", width=width,
+               height=height, viewBox=f"0 0 {width} {height}")
 
 
 def verdict_rows(record):
-    v = record["verdict"]
-    cells = []
-    for s in v["steps"]:
-        mark = '<span class="pass">pass</span>' if s["passed"] else '<span class="fail">FAIL</span>'
-        cells.append(f"<tr><td>{s['number']}</td><td>{html.escape(s['host'])}</td><td>{html.escape(s['action'])}</td>"
-                     f"<td>{html.escape(' or '.join(map(str, s['expected'])))}</td>"
-                     f"<td>{html.escape(str(s['observed']))}</td><td>{mark}</td></tr>")
-    return "\n".join(cells)
+    return join(tag("tr", *(tag("td", cell) for cell in (s.number, s.host, s.action, " or ".join(map(str, s.expected)),
+                                                        s.observed)),
+                    tag("td", tag("span", "pass", class_="pass") if s.passed else tag("span", "FAIL", class_="fail")))
+                for s in record.verdict.steps)
 
 
 def page(record, include_noise=False):
-    name = record["scenario"]["name"]
-    status = record["verdict"].get("status", "passed" if record["verdict"].get("passed") else "failed")
-    env = record.get("environment", {})
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(name)}: {status}</title>
-<style>{CSS}</style></head><body>
-<h1>{html.escape(name)} — <span class="{'pass' if status == 'passed' else 'fail'}">{status}</span></h1>
-<p class="summary">{html.escape(record['scenario']['summary'])}<br>kernel {html.escape(env.get('kernel', '?'))}
- · {html.escape(env.get('backend', '?'))} {html.escape(env.get('engine', ''))} · run {html.escape(record['run_id'])}</p>
-<pre class="story">{html.escape(record['scenario'].get('story', ''))}</pre>
-<table><tr><th>#</th><th>host</th><th>call</th><th>expected</th><th>observed</th><th></th></tr>
-{verdict_rows(record)}</table>
-<p class="summary">{"All packets, ARP included." if include_noise else
-  "ARP is left out (<code>lab report --all</code> draws it)."} Red: RST; purple: FIN; dashed orange: ICMP;
-  yellow bands: a fault in force; dashed green: the packet that explains a call's result.</p>
-{svg(record, include_noise)}
-</body></html>
-"""
+    env, status = record.environment, record.status
+    return document(
+        f"{record.name}: {status}",
+        tag("h1", record.name, " — ", tag("span", status, class_="pass" if status == "passed" else "fail")),
+        tag("p", record.summary, void("br"), f"kernel {env.get('kernel', '?')} · {env.get('backend', '?')} "
+            f"{env.get('engine', '')} · run {record.run_id}", class_="summary"),
+        tag("pre", record.story, class_="story"),
+        tag("table", tag("tr", *(tag("th", h) for h in ("#", "host", "call", "expected", "observed", ""))), "\n",
+            verdict_rows(record)),
+        tag("p", "All packets, ARP included." if include_noise else join(
+            ["ARP is left out (", tag("code", "lab report --all"), " draws it)."], ""),
+            " Red: RST; purple: FIN; dashed orange: ICMP; yellow bands: a fault in force; "
+            "dashed green: the packet that explains a call's result.", class_="summary"),
+        svg(record, include_noise))
 
 
 def load_record(run_dir):
     try:
-        return json.loads((Path(run_dir) / "result.json").read_text())
+        return RunRecord.read(Path(run_dir) / "result.json")
     except (OSError, ValueError) as exc:
         raise ScenarioError(f"{run_dir}: not a run directory ({exc})") from None
 
 
 def write_report(run_dir, include_noise=False):
     record = load_record(run_dir)
-    if not record.get("complete"):
+    if not record.complete:
         raise ScenarioError(f"{run_dir}: the run did not complete (result.json says so); there is nothing to draw")
     path = Path(run_dir) / "report.html"
     path.write_text(page(record, include_noise))

@@ -88,9 +88,11 @@ def show(result, console=None):
     for line in failures(v):
         console.print(f"[red]{line}[/red]")
     if not v.passed:
+        from lab.record import RunRecord
         from lab.reports import ladder, result as result_file
         console.print(Text("The run as a ladder (times in ms):", style="bold"))
-        console.print(ladder.text(result_file.record(result)), highlight=False, markup=False, soft_wrap=True)
+        console.print(ladder.text(RunRecord.from_dict(result_file.record(result))), highlight=False, markup=False,
+                      soft_wrap=True)
     t = result.timings
     console.print(f"[dim]{' · '.join(f'{k} {val:.2f} s' for k, val in t.items())}[/dim]")
     if result.directory:
