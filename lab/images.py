@@ -1,7 +1,7 @@
 """Build the lab's images without a registry, tagged by a hash of their inputs.
 
-- base: a Debian root file system made by mmdebstrap from `images/base/recipe.yaml`
-  (packages come from this machine's own apt sources) and `docker import`-ed;
+- base: the lab's Debian root file system (`lab.debian.bootstrap`, from
+  `images/base/recipe.yaml` and this machine's own apt sources), `docker import`-ed;
 - host and capture: plain Dockerfiles in `images/<name>/` layered on base,
   needing no network.
 
@@ -11,79 +11,26 @@ nothing; a changed input builds a new tag and removes the stale ones.
 Each build also tags `:latest`, which `compose.yaml` uses when brought up by hand.
 """
 
-import contextlib
-import hashlib
 import io
-import os
-import shutil
-import signal
-import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 
 import docker.errors
-import yaml
 
+from lab import debian
+from lab.cache import ROOT, digest, scratch
 from lab.errors import SetupError
 
-ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "images"
 REPO = "tcp-fault-lab"
 LAYERS = {  # image -> files copied into its build context besides the Dockerfile
     "host": [ROOT / "lab" / "sockops.py"],
     "capture": [],
 }
-APT_SOURCES = Path("/etc/apt")
-
-
-def digest(*parts):
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part if isinstance(part, bytes) else part.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:12]
-
-
-def apt_mirrors(suite, apt_dir=APT_SOURCES):
-    """Source lines for `suite` (and its -updates/-security) from apt's own config.
-
-    `LAB_DEBIAN_MIRROR` overrides them with one URI.
-    """
-    if os.environ.get("LAB_DEBIAN_MIRROR"):
-        return [f"deb {os.environ['LAB_DEBIAN_MIRROR']} {suite} main"]
-    wanted = {suite, f"{suite}-updates", f"{suite}-security"}
-    lines = []
-    for path in [apt_dir / "sources.list", *sorted(apt_dir.glob("sources.list.d/*"))]:
-        if not path.is_file():
-            continue
-        if path.suffix == ".sources":
-            for stanza in path.read_text().split("\n\n"):
-                fields = dict(
-                    line.split(":", 1) for line in stanza.splitlines()
-                    if ":" in line and not line.startswith(("#", " "))
-                )
-                uris = fields.get("URIs", "").split()
-                for s in fields.get("Suites", "").split():
-                    if s in wanted and "deb" in fields.get("Types", "").split():
-                        lines += [f"deb {uri} {s} main" for uri in uris]
-        else:
-            for line in path.read_text().splitlines():
-                words = line.split("#", 1)[0].split()
-                if len(words) >= 3 and words[0] == "deb" and not words[1].startswith("["):
-                    if words[2] in wanted:
-                        lines.append(f"deb {words[1]} {words[2]} main")
-    if not lines:
-        raise SetupError(
-            f"no apt source for Debian {suite} on this machine; "
-            "set LAB_DEBIAN_MIRROR to a Debian mirror URI"
-        )
-    return lines
 
 
 def base_tag():
-    recipe = (IMAGES / "base" / "recipe.yaml").read_text()
-    return f"{REPO}/base:{digest(recipe)}"
+    return f"{REPO}/base:{digest(debian.RECIPE.read_text())}"
 
 
 def layer_tag(name, base):
@@ -100,45 +47,11 @@ def exists(client, tag):
         return False
 
 
-def run_to_end(argv):
-    """subprocess.run for a build that must undo its work when interrupted.
-
-    mmdebstrap, run as root, mounts /proc, /sys and /dev/pts in its chroot, and
-    a SIGKILL leaves them mounted; its workers outlive a killed parent too. So
-    on any exception (Ctrl-C) the whole process group gets SIGINT and time to
-    clean up (about 4 s), then SIGKILL. (mmdebstrap ignores a signal to itself alone
-    while its workers run, so there is no cleaning up after a lab killed by SIGKILL:
-    the orphan finishes its build and unmounts.)
-    """
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate()
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        raise
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
 def build_base(client, tag, say):
-    recipe = yaml.safe_load((IMAGES / "base" / "recipe.yaml").read_text())
-    if not shutil.which("mmdebstrap"):
-        raise SetupError("mmdebstrap is missing: install it with `apt-get install mmdebstrap`")
     say(f"building {tag} with mmdebstrap (about 20 s, once)")
-    with tempfile.TemporaryDirectory(prefix="tcp-fault-lab-") as tmp:
+    with scratch("base") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
-        argv = ["mmdebstrap", "--quiet", f"--variant={recipe['variant']}",
-                "--include=" + ",".join(recipe["packages"]),
-                recipe["suite"], str(rootfs), *apt_mirrors(recipe["suite"])]
-        done = run_to_end(argv)
-        if done.returncode != 0:
-            raise SetupError(f"mmdebstrap failed: {done.stderr.strip().splitlines()[-1:]}")
+        debian.bootstrap(rootfs)
         repo, version = tag.split(":")
         client.api.import_image_from_file(str(rootfs), repository=repo, tag=version,
                                           changes=['CMD ["/bin/bash"]'])

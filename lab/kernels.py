@@ -11,7 +11,7 @@ The mirror is the one this machine's apt sources name for its own release
 (they list no other suite; the same archive serves them all), plus its security
 archive for the newest point releases; `LAB_DEBIAN_MIRROR` replaces both with
 one URI. Each suite gets a private apt state under the cache, so the host's apt
-is never touched.
+is never touched (`lab.debian` reads the sources and runs apt).
 
 Lists are refreshed at most once a day: "6.1" means the newest 6.1 Debian
 serves, and the security suites replace their point release every few weeks
@@ -24,31 +24,23 @@ Cache: `$LAB_CACHE` (default `<project>/.cache`), `kernels/<package>_<version>/`
 one directory per exact Debian package version, complete or absent.
 """
 
-import fcntl
 import json
-import os
 import re
-import shutil
-import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lab import programs
+from lab.cache import cache_dir, locked
+from lab.debian import Apt, Version
 from lab.errors import SetupError
-from lab.images import ROOT, apt_mirrors
 
 SUITES = ("bullseye", "bookworm", "trixie", "sid")
 FLAVOUR = "cloud-amd64"
-KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 LISTS_MAX_AGE = 24 * 3600  # seconds
 # What the catalogue's faults need, built in or as modules; a kernel without one is refused at fetch.
 NEEDED_MODULES = ("sch_netem", "veth", "bridge", "nf_tables", "ip_tables")
-
-
-def cache_dir():
-    return Path(os.environ.get("LAB_CACHE") or ROOT / ".cache")
 
 
 @dataclass(frozen=True)
@@ -80,44 +72,16 @@ class Kernel:
 
 # -- Debian metadata (pure) ---------------------------------------------------
 
-def stanzas(text):
-    """Parse deb822 text (apt-cache show, Packages) into dicts; continuation lines are dropped."""
-    out = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        fields = {}
-        for line in block.splitlines():
-            if line and not line[0].isspace() and ":" in line:
-                key, value = line.split(":", 1)
-                fields[key] = value.strip()
-        if fields:
-            out.append(fields)
-    return out
-
-
-def version_key(version):
-    """Sort key giving dpkg's order of Debian versions ("1.0~rc1" < "1.0" < "1.0-1")."""
-    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
-    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "0")
-
-    def part(text):
-        key = []
-        for letters, digits in re.findall(r"(\D*)(\d*)", text):
-            key += [tuple(-1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256
-                          for c in letters) + (0,), int(digits or 0)]
-        return key + [(0,)]
-    return (int(epoch), part(upstream), part(revision))
-
-
-def packages_of(suite, text):
-    """The `linux-image-<release>-cloud-amd64` builds in apt-cache show output."""
+def packages_of(suite, paragraphs):
+    """The `linux-image-<release>-cloud-amd64` builds among apt-cache show's paragraphs."""
     found = []
-    for s in stanzas(text):
+    for s in paragraphs:
         m = re.fullmatch(rf"linux-image-(\d[^ ]*-{FLAVOUR})", s.get("Package", ""))
         upstream = re.match(r"\d+\.\d+(\.\d+)?", s.get("Version", ""))
         if not (m and upstream):
             continue
         release = m.group(1)
-        deps = [d.strip().split()[0] for d in s.get("Depends", "").split(",") if d.strip()]
+        deps = [alt["name"] for needs in s.relations["depends"] for alt in needs]
         parts = (s["Package"], *(d for d in deps if d.endswith("-" + release)))
         found.append(Package(suite, s["Package"], s["Version"], release, upstream.group(0), parts))
     return found
@@ -126,9 +90,9 @@ def packages_of(suite, text):
 def newest_by_series(packages):
     """Per suite and upstream series, the newest build: what `lab kernels` would list."""
     best = {}
-    for p in sorted(packages, key=lambda p: version_key(p.version)):
+    for p in sorted(packages, key=lambda p: Version(p.version)):
         best[(p.suite, p.series)] = p
-    return sorted(best.values(), key=lambda p: (SUITES.index(p.suite), version_key(p.version)))
+    return sorted(best.values(), key=lambda p: (SUITES.index(p.suite), Version(p.version)))
 
 
 def choose(packages, request):
@@ -139,90 +103,7 @@ def choose(packages, request):
     if not matching:
         offered = ", ".join(f"{p.series} ({p.upstream}, {p.suite})" for p in newest_by_series(packages))
         raise SetupError(f"Debian serves no {FLAVOUR} kernel {request!r}; available: {offered or 'none'}")
-    return max(matching, key=lambda p: version_key(p.version))
-
-
-# -- apt, privately -----------------------------------------------------------
-
-def archives():
-    """(main URI, security URI or None) of this machine's Debian mirror, from its apt sources.
-
-    The sources name only the host's own suite; the same archive serves the others.
-    """
-    codename = re.search(r"^VERSION_CODENAME=(\S+)", Path("/etc/os-release").read_text(), re.M)
-    if not codename:
-        raise SetupError("/etc/os-release names no Debian release; set LAB_DEBIAN_MIRROR to a Debian mirror URI")
-    main = security = None
-    for line in apt_mirrors(codename.group(1)):
-        _, uri, suite, _ = line.split()
-        if suite.endswith("-security"):
-            security = security or uri
-        else:
-            main = main or uri
-    if not main:
-        raise SetupError("the apt sources name no main Debian archive; set LAB_DEBIAN_MIRROR to a Debian mirror URI")
-    return main, security
-
-
-class Apt:
-    """apt-get and apt-cache on a private state for one suite (and its -security)."""
-
-    def __init__(self, suite, root):
-        self.suite, self.root = suite, root
-        self.options = [
-            "-o", f"Dir::Etc::sourcelist={root / 'sources.list'}", "-o", "Dir::Etc::sourceparts=-",
-            "-o", f"Dir::State::Lists={root / 'lists'}", "-o", f"Dir::Cache={root / 'cache'}",
-            "-o", f"Dir::State::status={root / 'status'}",
-            "-o", "APT::Architecture=amd64", "-o", "APT::Architectures=amd64",
-            "-o", "Acquire::Languages=none",
-            *(x for t in ("DEP-11", "DEP-11-icons", "DEP-11-icons-small", "DEP-11-icons-hidpi")
-              for x in ("-o", f"Acquire::IndexTargets::deb::{t}::DefaultEnabled=false")),
-        ]
-
-    def setup(self):
-        if not KEYRING.is_file():
-            raise SetupError(f"{KEYRING} is missing: install it with `apt-get install debian-archive-keyring`")
-        main, security = archives()
-        lines = [f"deb [signed-by={KEYRING}] {main} {self.suite} main"]
-        if security and self.suite != "sid":
-            lines.append(f"deb [signed-by={KEYRING}] {security} {self.suite}-security main")
-        for d in ("lists/partial", "cache/archives/partial"):
-            (self.root / d).mkdir(parents=True, exist_ok=True)
-        (self.root / "status").touch()
-        (self.root / "sources.list").write_text("\n".join(lines) + "\n")
-
-    def run(self, tool, action, *args, options=(), cwd=None, hint=""):
-        done = subprocess.run([tool, "-q", *self.options, *options, action, *args],
-                              capture_output=True, text=True, cwd=cwd)
-        if done.returncode != 0:
-            lines = (done.stderr.strip() or done.stdout.strip()).splitlines()
-            cause = next((line for line in lines if line.startswith("E:")), lines[-1] if lines else "")
-            raise SetupError(f"{tool} {action} for {self.suite} failed: {cause}{hint}")
-        return done.stdout
-
-    def update(self):
-        self.setup()
-        self.run("apt-get", "update", "--error-on=any",
-                 hint="; check that the mirror is reachable, or set LAB_DEBIAN_MIRROR to another")
-
-    def kernel_packages(self):
-        found = self.run("apt-cache", "--names-only", "search", rf"^linux-image-[0-9].*-{FLAVOUR}$")
-        names = [line.split(" - ")[0] for line in found.splitlines() if line.strip()]
-        return packages_of(self.suite, self.run("apt-cache", "show", *names)) if names else []
-
-    def download(self, package, into):
-        # as root apt downloads as _apt, who cannot write into our private temporary directory
-        self.run("apt-get", "download", *(f"{n}={package.version}" for n in package.parts),
-                 options=("-o", "APT::Sandbox::User=root"), cwd=into)
-
-
-@contextmanager
-def locked(path):
-    """One process at a time builds a cache entry; the others wait, then find it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
+    return max(matching, key=lambda p: Version(p.version))
 
 
 def listing(suite, say):
@@ -242,7 +123,7 @@ def listing(suite, say):
             raise
         say(f"{exc}; using the lists of {time.strftime('%Y-%m-%d', time.localtime(saved.stat().st_mtime))}")
         return read_saved()
-    found = apt.kernel_packages()
+    found = packages_of(suite, apt.search(rf"^linux-image-[0-9].*-{FLAVOUR}$"))
     saved.write_text(json.dumps([asdict(p) for p in found], indent=1))
     return found
 
@@ -273,23 +154,22 @@ def kernel_in(package, entry):
 
 def unpack(package, entry, say):
     """Download the package's .debs, unpack them and index the modules, into `entry` atomically."""
-    if not shutil.which("depmod"):
-        raise SetupError("depmod is missing: install it with `apt-get install kmod`")
+    programs.require("depmod", "kmod")
     say(f"fetching {package.name} {package.version} from Debian {package.suite}")
     apt = Apt(package.suite, cache_dir() / "kernels" / "apt" / package.suite)
     with tempfile.TemporaryDirectory(prefix="kernel-", dir=entry.parent) as tmp:
         debs, root = Path(tmp) / "debs", Path(tmp) / "root"
         debs.mkdir()
-        apt.download(package, debs)
+        apt.download({name: package.version for name in package.parts}, debs)
         for deb in sorted(debs.glob("*.deb")):
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+            programs.run(["dpkg-deb", "-x", str(deb), str(root)], f"unpacking {deb.name}")
         if not (root / "lib").exists():  # from 7.x the modules are under usr/lib only
             (root / "lib").symlink_to("usr/lib")
         kernel = kernel_in(package, root)
         if not kernel.vmlinuz.is_file() or not kernel.modules.is_dir():
             raise SetupError(f"{package.name} {package.version} holds no vmlinuz or modules: "
                              "report this Debian package layout as a lab bug")
-        subprocess.run(["depmod", "-b", str(root), package.release], check=True)
+        programs.run(["depmod", "-b", str(root), package.release], f"indexing the modules of {package.release}")
         missing = [m for m in NEEDED_MODULES if not has_module(kernel.modules, m)]
         if missing:
             raise SetupError(f"{package.name} {package.version} lacks modules {', '.join(missing)}; "

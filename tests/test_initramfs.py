@@ -1,0 +1,69 @@
+"""The VM's initramfs, its pure parts: cpio entries, chosen modules, the guest's wheels, the /init."""
+
+import io
+import stat
+
+from lab import initramfs
+
+
+def test_shipped_modules_follow_dependencies_out_of_the_chosen_directories():
+    dep = ("kernel/net/netfilter/nft_counter.ko: kernel/net/netfilter/nf_tables.ko kernel/lib/libcrc32c.ko\n"
+           "kernel/net/netfilter/nf_tables.ko: kernel/lib/libcrc32c.ko\n"
+           "kernel/lib/libcrc32c.ko:\n"
+           "kernel/fs/xfs/xfs.ko: kernel/lib/libcrc32c.ko\n"
+           "kernel/drivers/net/veth.ko:\n"
+           "kernel/drivers/net/ethernet/intel/e1000/e1000.ko:\n")
+    assert initramfs.shipped_modules(dep, prefixes=("kernel/net/", "kernel/drivers/net/veth.")) == [
+        "kernel/drivers/net/veth.ko", "kernel/lib/libcrc32c.ko",
+        "kernel/net/netfilter/nf_tables.ko", "kernel/net/netfilter/nft_counter.ko"]
+
+
+def test_wheel_target_lists_every_manylinux_tag_the_guest_glibc_takes():
+    status = ("Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u13\n\n"
+              "Package: python3\nVersion: 3.11.2-1+b1\nDescription: x\n more: text\n")
+    python, platforms = initramfs.wheel_target(status)
+    assert python == "3.11"
+    assert platforms[0] == "manylinux_2_36_x86_64" and platforms[-1] == "manylinux1_x86_64"
+    assert {"manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux2010_x86_64"} <= set(platforms)
+
+
+def read_cpio(data):
+    """(name, mode, body) of each entry of a newc archive, trailer excluded."""
+    entries, pos = [], 0
+    while True:
+        fields = [int(data[pos + 6 + 8 * i: pos + 14 + 8 * i], 16) for i in range(13)]
+        assert data[pos:pos + 6] == b"070701"
+        name_end = pos + 110 + fields[11]
+        name = data[pos + 110:name_end - 1].decode()
+        body_start = name_end + (-name_end % 4)
+        body = data[body_start:body_start + fields[6]]
+        pos = body_start + fields[6] + (-(body_start + fields[6]) % 4)
+        if name == "TRAILER!!!":
+            return entries
+        entries.append((name, fields[1], body))
+
+
+def test_cpio_is_newc_with_aligned_entries():
+    out = io.BytesIO()
+    cpio = initramfs.Cpio(out)
+    cpio.add("init", stat.S_IFREG | 0o755, b"#!/bin/sh\n")
+    cpio.add("lib", stat.S_IFLNK | 0o777, b"usr/lib")
+    cpio.add("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1))
+    cpio.close()
+    assert len(out.getvalue()) % 4 == 0
+    assert read_cpio(out.getvalue()) == [
+        ("init", stat.S_IFREG | 0o755, b"#!/bin/sh\n"),
+        ("lib", stat.S_IFLNK | 0o777, b"usr/lib"),
+        ("dev/console", stat.S_IFCHR | 0o600, b"")]
+
+
+def test_call_archive_runs_the_command_quoted_and_ships_the_project():
+    out = io.BytesIO()
+    initramfs.call_archive(out, ["sh", "-c", "echo 'a b'; exit 3"], "/opt/tcp-fault-lab/runs", "mark")
+    entries = {name: body for name, _, body in read_cpio(out.getvalue())}
+    init = entries["init"].decode()
+    assert """PYTHONPATH=/opt/tcp-fault-lab sh -c 'echo '"'"'a b'"'"'; exit 3' </dev/null""" in init
+    assert 'echo "mark exit $?"' in init
+    assert {"opt/tcp-fault-lab/lab/initramfs.py", "opt/tcp-fault-lab/scenarios/crash-reset.yaml",
+            "opt/tcp-fault-lab/pyproject.toml", "opt/tcp-fault-lab/compose.yaml"} <= set(entries)
+    assert not any("__pycache__" in name for name in entries)
