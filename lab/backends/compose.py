@@ -9,7 +9,7 @@ from lab.errors import SetupError
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 # compose keys the lab knows how to pass on; any other is refused rather than ignored
-COMPOSE_KEYS = {"image", "command", "init", "cap_drop", "cap_add", "labels", "read_only", "tmpfs"}
+COMPOSE_KEYS = {"image", "command", "init", "cap_drop", "cap_add", "security_opt", "labels", "read_only", "tmpfs"}
 
 
 def compose_templates(path=COMPOSE):
