@@ -9,9 +9,11 @@ the machine's networking, and every run can use the same subnet.
 What Docker does, mapped onto a namespace (so the catalogue gives the same
 verdicts on both backends):
 
-- a host's programs are started with `nsenter --net=…`: they share the
-  machine's file system and process table, and the agent is the lab's
-  own `sockops.py`;
+- a host's programs are started with `nsenter --net=…` and the
+  capabilities, no_new_privs and read-only file system a container of
+  their role gets (confine.py); they share the machine's process table,
+  and the agent is the lab's own `sockops.py`; the lab's own set-up in a
+  namespace (the engine's part on Docker) runs as root;
 - a capture is a tcpdump in the host's namespace; it stops, as a sidecar's
   does, when the host's `eth0` goes away;
 - stop: SIGKILL to every process of the host but its capture, wait until
@@ -37,12 +39,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from lab.backends.base import Backend, ExecResult, Host, LineProcess, Sidecar, process_alive
+from lab.backends.base import Backend, ExecResult, Host, Sidecar, process_alive
 from lab.backends.compose import compose_templates, sysctls
+from lab.backends.confine import Confinement, PipeProcess, kill_all
 from lab.errors import SetupError, StepTimeout
 
 NETNS_DIR = Path("/run/netns")
@@ -51,7 +53,9 @@ SUBNET = ipaddress.ip_network("10.213.0.0/24")
 SOCKOPS = Path(__file__).resolve().parents[1] / "sockops.py"
 NAME = re.compile(r"^tfl-(?P<run>.+?)-p(?P<pid>\d+)-(?P<host>.+)$")
 NO_IPV6 = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
-TOOLS = ("ip", "nsenter", "tcpdump", "iptables", "tc", "sysctl")
+# Docker's settings in every container's namespace: any port, and ICMP echo sockets, without a capability
+UNPRIVILEGED = {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+TOOLS = ("ip", "nsenter", "setpriv", "tcpdump", "iptables", "tc", "sysctl")
 
 
 def run(argv, check=True):
@@ -72,68 +76,16 @@ def pids_in(netns):
     return [int(p) for p in done.stdout.split()]
 
 
-def kill_all(pids, timeout=5.0):
-    """SIGKILL the processes and wait until they are gone (so their kernel has closed their sockets)."""
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while not all(map(gone, pids)) and time.monotonic() < deadline:
-        time.sleep(0.005)
-
-
-def gone(pid):
-    """Exited: no such process, or a zombie its parent has not reaped yet."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (FileNotFoundError, IndexError):
-        return True
-
-
-class PipeProcess(LineProcess):
-    """A local child with stdin/stdout pipes; a thread splits its stdout into lines."""
-
-    def __init__(self, argv):
-        super().__init__()
-        self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE)
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
-
-    def _pump_stdout(self):
-        for line in self.popen.stdout:
-            self.lines.put(line.decode(errors="replace").rstrip("\n"))
-        self.lines.put(None)
-
-    def _pump_stderr(self):
-        for chunk in iter(lambda: self.popen.stderr.read1(4096), b""):
-            self.stderr.append(chunk.decode(errors="replace"))
-
-    def write_line(self, line):
-        try:
-            self.popen.stdin.write(line.encode() + b"\n")
-            self.popen.stdin.flush()
-        except OSError:
-            pass  # the process is gone; read_line reports the end of stream
-
-    @property
-    def returncode(self):
-        rc = self.popen.poll()
-        return 128 - rc if rc is not None and rc < 0 else rc  # the engine's convention: 128+N
-
-
 class NetnsSidecar(Sidecar):
     def __init__(self, host, path, max_packets):
         self.host = host
         self.path = str(path)
         argv = list(compose_templates()[1]["command"])
         argv[argv.index("-w") + 1] = self.path  # the sidecar's own path, in our file system
-        self.process = PipeProcess(host.enter([*argv, "-c", str(max_packets)]))
+        self.process = PipeProcess(host.confined([*argv, "-c", str(max_packets)], "capture"))
 
     def exec(self, argv):
-        return self.host.exec(argv)
+        return self.host.exec(argv, "capture")
 
     @property
     def running(self):
@@ -167,15 +119,17 @@ class NetnsHost(Host):
         self.captures = []
         self.agent_argv = [sys.executable, str(SOCKOPS)]
 
-    def enter(self, argv):
-        return ["nsenter", f"--net={NETNS_DIR / self.netns}", "--", *argv]
+    def confined(self, argv, role="host"):
+        """argv as a program of the host (with its faults' capabilities) or of its capture."""
+        caps = self.spec.caps if role == "host" else ()
+        return self.backend.confinement.argv(NETNS_DIR / self.netns, argv, role, caps)
 
-    def exec(self, argv):
-        done = subprocess.run(self.enter(argv), capture_output=True, text=True)
+    def exec(self, argv, role="host"):
+        done = subprocess.run(self.confined(argv, role), capture_output=True, text=True)
         return ExecResult(done.returncode, done.stdout, done.stderr)
 
     def spawn(self, argv):
-        return PipeProcess(self.enter(argv))
+        return PipeProcess(self.confined(argv))
 
     def start_capture(self, max_packets):
         sidecar = NetnsSidecar(self, self.backend.workdir / f"{self.name}-{len(self.captures)}.pcap", max_packets)
@@ -211,8 +165,9 @@ class NetnsHost(Host):
         self.exec_checked(["ip", "link", "set", "eth0", "up"])
 
     def exec_checked(self, argv):
-        done = self.exec(argv)
-        if not done.succeeded:
+        """The lab's own set-up in the namespace: as root, unconfined."""
+        done = run(["nsenter", f"--net={NETNS_DIR / self.netns}", "--", *argv], check=False)
+        if done.returncode != 0:
             raise SetupError(f"{self.name}: `{' '.join(argv)}` failed: {done.stderr.strip()}")
 
     def stop(self):
@@ -235,7 +190,7 @@ class NetnsHost(Host):
         run(["ip", "-n", self.netns, "link", "del", "eth0"], check=False)
 
     def reconnect(self):
-        if "eth0" not in self.exec(["ip", "-o", "link", "show", "eth0"]).stdout:
+        if "eth0" not in run(["ip", "-n", self.netns, "-o", "link", "show", "eth0"], check=False).stdout:
             self.plug()
 
 
@@ -252,14 +207,16 @@ class NetnsBackend(Backend):
         self.run_id = None
         self.index = {}
         self.workdir = None
+        self.confinement = None
 
     def netns_name(self, host):
         return f"{PREFIX}{self.run_id}-p{os.getpid()}-{host or '_switch'}"  # '_': no host name has one (schema)
 
     @staticmethod
     def sysctls(spec):
-        """The router settings Docker applies, and IPv6 off; eth0 inherits "default" (it comes later)."""
-        values = {**NO_IPV6, **{k: v for k, v in sysctls(spec).items() if ".eth0." not in k}}
+        """The router settings Docker applies, its defaults for programs without capabilities, and
+        IPv6 off; eth0 inherits "default" (it comes later)."""
+        values = {**NO_IPV6, **UNPRIVILEGED, **{k: v for k, v in sysctls(spec).items() if ".eth0." not in k}}
         return [f"{k}={v}" for k, v in values.items()]
 
     def up(self, topology):
@@ -267,6 +224,7 @@ class NetnsBackend(Backend):
         self.index = {spec.name: i for i, spec in enumerate(topology.hosts)}
         self.workdir = Path(tempfile.gettempdir()) / self.netns_name("_captures")
         self.workdir.mkdir(mode=0o700)
+        self.confinement = Confinement(self.workdir)
         switch = self.netns_name("")
         run(["ip", "netns", "add", switch])
         run(["ip", "netns", "exec", switch, "sysctl", "-q", "-w", *(f"{k}={v}" for k, v in NO_IPV6.items())])
@@ -297,6 +255,9 @@ class NetnsBackend(Backend):
 
     def down(self, run_id):
         self._remove(run_id=run_id)
+        if self.confinement is not None:
+            self.confinement.close()
+            self.confinement = None
 
     def clean(self, everything=False):
         return self._remove(keep=lambda pid: not everything and process_alive(pid))

@@ -1,0 +1,149 @@
+"""The netns backend's programs: started with what Docker gives them, and ended.
+
+On Docker (compose.yaml's x-host and x-capture) a host's programs hold no
+capability but what its faults need (NET_ADMIN), a capture's hold NET_RAW
+and SETGID, both run with no_new_privs, and neither can write the
+machine's files. Here they run on the machine itself, so each is started as
+
+    nsenter --net=<host's namespace> --mount=<role's view> --
+        setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,+<caps> -- argv
+
+They stay uid 0, as in a container, so tcpdump's `-Z root`, file owners
+and every errno are the same as there; for uid 0 the kernel sets the
+permitted and effective sets to the bounding set at exec, so the program
+holds exactly <caps> (tests/test_capabilities.py reads CapEff, CapPrm,
+CapBnd and NoNewPrivs on both backends). nsenter and setpriv exec, never
+fork, so the pid the lab holds is the program's. A role's view is a mount
+namespace in which all of the machine's file system is read-only, but the
+run's capture folder in the captures' view (mountview.py).
+
+Why this way: setpriv is util-linux, there wherever nsenter is, and costs
+one exec (about a millisecond) per program. A mount namespace per program
+would cost a remount of every mount each time; two per run, made once in
+`up` and held by file descriptors, cost about 30 ms per run and nothing per
+program but nsenter's setns, and leave nothing to clean (a killed lab's
+descriptors close with it). Another uid instead of root would change what
+the programs see (tcpdump could not `-Z root`; files' owners differ).
+
+What Docker gives and this does not: its seccomp profile (setpriv 2.38 has
+none), and a writable file system of the container's own (no program of
+the lab writes anywhere but the capture folder).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from lab.backends.base import LineProcess
+from lab.backends.compose import compose_templates
+from lab.errors import SetupError
+
+MOUNTVIEW = Path(__file__).with_name("mountview.py")
+NO_NEW_PRIVS = "no-new-privileges:true"  # compose's spelling
+
+
+class PipeProcess(LineProcess):
+    """A local child with stdin/stdout pipes; a thread splits its stdout into lines."""
+
+    def __init__(self, argv):
+        super().__init__()
+        self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE)
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+
+    def _pump_stdout(self):
+        for line in self.popen.stdout:
+            self.lines.put(line.decode(errors="replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def _pump_stderr(self):
+        for chunk in iter(lambda: self.popen.stderr.read1(4096), b""):
+            self.stderr.append(chunk.decode(errors="replace"))
+
+    def write_line(self, line):
+        try:
+            self.popen.stdin.write(line.encode() + b"\n")
+            self.popen.stdin.flush()
+        except OSError:
+            pass  # the process is gone; read_line reports the end of stream
+
+    @property
+    def returncode(self):
+        rc = self.popen.poll()
+        return 128 - rc if rc is not None and rc < 0 else rc  # the engine's convention: 128+N
+
+
+def kill_all(pids, timeout=5.0):
+    """SIGKILL the processes and wait until they are gone (so their kernel has closed their sockets)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while not all(map(gone, pids)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def gone(pid):
+    """Exited: no such process, or a zombie its parent has not reaped yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def privileges(name, template):
+    """(capabilities, no_new_privs) of a compose template; only `cap_drop: [ALL]` is mirrored."""
+    if template.get("cap_drop") != ["ALL"]:
+        raise SetupError(f"compose.yaml: x-{name} must drop ALL capabilities for the netns backend to mirror it")
+    return frozenset(template.get("cap_add", ())), NO_NEW_PRIVS in template.get("security_opt", ())
+
+
+def open_views(capture_folder):
+    """{role: descriptor of its mount namespace}: the hosts' view, then the captures'."""
+    helper = subprocess.Popen([sys.executable, "-I", "-S", str(MOUNTVIEW), "-", str(capture_folder)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    fds = {}
+    try:
+        for role in ("host", "capture"):
+            if helper.stdout.readline() != b"ready\n":
+                raise SetupError(f"cannot make the {role}s' read-only view: {helper.stderr.read().decode().strip()}")
+            fds[role] = os.open(f"/proc/{helper.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+            helper.stdin.write(b"\n")
+            helper.stdin.flush()
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    finally:
+        helper.stdin.close()
+        helper.wait()
+    return fds
+
+
+class Confinement:
+    """One run's views, and the argv that starts a program in a role, in a host's namespace."""
+
+    def __init__(self, capture_folder):
+        host, capture = compose_templates()[:2]
+        self.roles = {"host": privileges("host", host), "capture": privileges("capture", capture)}
+        self.fds = open_views(capture_folder)
+
+    def argv(self, netns, argv, role="host", caps=()):
+        """nsenter opens the view through our descriptor's /proc path, so the program inherits none."""
+        base, no_new_privs = self.roles[role]
+        keep = "".join(f",+{cap.lower()}" for cap in sorted(base | set(caps)))
+        return ["nsenter", f"--net={netns}", f"--mount=/proc/{os.getpid()}/fd/{self.fds[role]}", "--",
+                "setpriv", *(["--no-new-privs"] if no_new_privs else []), "--inh-caps=-all",
+                f"--bounding-set=-all{keep}", "--", *argv]
+
+    def close(self):
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
