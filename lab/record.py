@@ -171,29 +171,22 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, data, directory=None):
-        v, scenario, complete = data.get("verdict"), data.get("scenario", {}), bool(data.get("complete"))
+        """A record as reports/result.py writes it, of any age: what it lacks takes its default."""
+        raw = data.get("verdict")
+        verdict = None if raw is None else verdict_of(raw)
+        raw, complete, scenario = raw or {}, bool(data.get("complete")), data.get("scenario", {})
         observations = tuple(Observation(o["step"], o["outcome"], o["start"], o["end"], o.get("event", {}))
                              for o in data.get("observations", ()))
         addresses = data.get("addresses", {})
-        verdict = None if v is None else Verdict(
-            steps=tuple(StepVerdict(s["number"], s["host"], s["action"], tuple(s["expected"]), s["observed"],
-                                    s.get("why", ""), s["passed"]) for s in v.get("steps", ())),
-            rules=tuple(RuleVerdict(r["text"], r["wanted"], r.get("seen_at"), r["count"], tuple(r.get("packets", ())),
-                                    r.get("why", ""), r["passed"]) for r in v.get("rules", ())),
-            evidence=tuple(Evidence(e["step"], e["outcome"], e["explained"], e["because"], tuple(e["packets"]),
-                                    e.get("seen_at")) for e in v.get("evidence", ())),
-            unhealed=tuple(v.get("unhealed", ())))
-        status = "incomplete" if not complete else \
-            (v or {}).get("status") or ("passed" if (v or {}).get("passed") else "failed")
+        step_hosts = {s.number: s.host for s in verdict.steps} if verdict else {}
         return cls(
             observations=observations, addresses=addresses,
             packets={h: tuple(map(segment, ps)) for h, ps in data.get("packets", {}).items()},
-            connections=connections(observations, {s.number: s.host for s in verdict.steps} if verdict else {},
-                                    addresses),
-            verdict=verdict, complete=complete, status=status, skipped=(v or {}).get("skipped"),
-            name=scenario.get("name", ""), summary=scenario.get("summary", ""), story=scenario.get("story", ""),
-            hosts=tuple(scenario.get("hosts") or addresses), run_id=data.get("run_id", ""),
-            environment=data.get("environment", {}), timings=data.get("timings", {}),
+            connections=connections(observations, step_hosts, addresses), verdict=verdict, complete=complete,
+            status=(raw.get("status") or ("passed" if raw.get("passed") else "failed")) if complete else "incomplete",
+            skipped=raw.get("skipped"), name=scenario.get("name", ""), summary=scenario.get("summary", ""),
+            story=scenario.get("story", ""), hosts=tuple(scenario.get("hosts") or addresses),
+            run_id=data.get("run_id", ""), environment=data.get("environment", {}), timings=data.get("timings", {}),
             pcaps=tuple(data.get("files", {}).get("pcaps", ())), directory=directory)
 
     def host_of(self, address):
@@ -206,6 +199,18 @@ class RunRecord:
         """The connection of socket `sock` on `host` (any host: None) as of step `at` (None: the run's end)."""
         return next((c for c in reversed(self.connections) if c.sock == sock and host in (None, c.host)
                      and (at is None or c.step <= at)), None)
+
+
+def verdict_of(v):
+    """result.json's "verdict" as the Verdict it was."""
+    return Verdict(
+        steps=tuple(StepVerdict(s["number"], s["host"], s["action"], tuple(s["expected"]), s["observed"],
+                                s.get("why", ""), s["passed"]) for s in v.get("steps", ())),
+        rules=tuple(RuleVerdict(r["text"], r["wanted"], r.get("seen_at"), r["count"], tuple(r.get("packets", ())),
+                                r.get("why", ""), r["passed"]) for r in v.get("rules", ())),
+        evidence=tuple(Evidence(e["step"], e["outcome"], e["explained"], e["because"], tuple(e["packets"]),
+                                e.get("seen_at")) for e in v.get("evidence", ())),
+        unhealed=tuple(v.get("unhealed", ())))
 
 
 SEGMENT_FIELDS = tuple(f.name for f in fields(Segment))
