@@ -26,8 +26,10 @@ verdicts on both backends):
 - IPv6 is off, as on the lab's Docker network, so no router solicitations
   or multicast reports reach the captures.
 
-A namespace's name carries the run id and the pid of the `lab` process
-that made it (`tfl-<run id>-p<pid>-<host>`), so `lab clean` can spare live runs.
+A namespace's name carries the run id (`tfl-<run id>-<host>`), and the
+run's lease (lease.py) names its owner, so `lab clean` spares live runs and
+nothing else: a zombie, a reused pid or an owner of another pid namespace
+cannot pass for a live one (lab/owner.py).
 """
 
 import ipaddress
@@ -42,16 +44,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.backends.base import Backend, ExecResult, Host, Sidecar, process_alive
+from lab.backends import lease
+from lab.backends.base import Backend, ExecResult, Host, Sidecar
 from lab.backends.compose import compose_templates, sysctls
 from lab.backends.confine import Confinement, PipeProcess, kill_all
-from lab.errors import SetupError, StepTimeout
+from lab.errors import HostGone, SetupError, StepTimeout
 
 NETNS_DIR = Path("/run/netns")
 PREFIX = "tfl-"
 SUBNET = ipaddress.ip_network("10.213.0.0/24")
 SOCKOPS = Path(__file__).resolve().parents[1] / "sockops.py"
-NAME = re.compile(r"^tfl-(?P<run>.+?)-p(?P<pid>\d+)-(?P<host>.+)$")
+NAME = re.compile(r"^tfl-(?P<run>\d{10}-[0-9a-f]{6})-(?P<host>.+)$")
 NO_IPV6 = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 # Docker's settings in every container's namespace: any port, and ICMP echo sockets, without a capability
 UNPRIVILEGED = {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
@@ -125,6 +128,8 @@ class NetnsHost(Host):
         return self.backend.confinement.argv(NETNS_DIR / self.netns, argv, role, caps)
 
     def exec(self, argv, role="host"):
+        if not (NETNS_DIR / self.netns).exists():
+            raise HostGone(f"{self.name} is stopped")
         done = subprocess.run(self.confined(argv, role), capture_output=True, text=True)
         return ExecResult(done.returncode, done.stdout, done.stderr)
 
@@ -207,10 +212,11 @@ class NetnsBackend(Backend):
         self.run_id = None
         self.index = {}
         self.workdir = None
+        self.lease = None
         self.confinement = None
 
     def netns_name(self, host):
-        return f"{PREFIX}{self.run_id}-p{os.getpid()}-{host or '_switch'}"  # '_': no host name has one (schema)
+        return f"{PREFIX}{self.run_id}-{host or '_switch'}"  # '_': no host name has one (schema)
 
     @staticmethod
     def sysctls(spec):
@@ -221,6 +227,7 @@ class NetnsBackend(Backend):
 
     def up(self, topology):
         self.run_id = topology.run_id
+        self.lease = lease.Lease(self.name, self.run_id)  # before the first object: clean knows its owner
         self.index = {spec.name: i for i, spec in enumerate(topology.hosts)}
         self.workdir = Path(tempfile.gettempdir()) / self.netns_name("_captures")
         self.workdir.mkdir(mode=0o700)
@@ -236,13 +243,13 @@ class NetnsBackend(Backend):
             hosts[spec.name].create()
         return hosts
 
-    def _remove(self, keep=lambda pid: False, run_id=None):
+    def _remove(self, keep=lambda run_id: False, run_id=None):
         """Kill the processes of the runs' namespaces, delete those, and the capture folders."""
         removed = []
         places = [*NETNS_DIR.glob(f"{PREFIX}*"), *Path(tempfile.gettempdir()).glob(f"{PREFIX}*")]
         for place in sorted(places):
             match = NAME.match(place.name)
-            if not match or (run_id and match["run"] != run_id) or keep(int(match["pid"])):
+            if not match or (run_id and match["run"] != run_id) or keep(match["run"]):
                 continue
             if place.parent == NETNS_DIR:
                 kill_all(pids_in(place.name))
@@ -258,9 +265,20 @@ class NetnsBackend(Backend):
         if self.confinement is not None:
             self.confinement.close()
             self.confinement = None
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
     def clean(self, everything=False):
-        return self._remove(keep=lambda pid: not everything and process_alive(pid))
+        """A run's objects go when its lease is gone or its owner is dead; all of them with everything.
+        Its programs were started by its owner here, so nothing it began can land later."""
+        leases = lease.leases(self.name)
+        live = {run for run, record in leases.items() if not everything and not record.dead}
+        removed = self._remove(keep=live.__contains__)
+        for run, record in leases.items():
+            if run not in live:
+                record.release()
+        return removed
 
     def describe(self):
         return {
