@@ -3,7 +3,8 @@ call a box on its host's line with its result, faults as bands over the time
 they were active, and each result joined to the packet that explains it.
 
 Rendered as text (for the terminal and a failing test's report) and as one
-self-contained HTML page (inline CSS and SVG, no fetches) by `lab report RUN_DIR`.
+self-contained HTML page (page.py's stylesheet and SVG inline, no fetches) by
+`lab report RUN_DIR`.
 Rows are in time order, one event per row, with the time since the first event;
 a call's row is the moment it returned, so the packet that explains its
 result stands above it.
@@ -111,11 +112,10 @@ def svg(record, include_noise=False):
                height=height, viewBox=f"0 0 {width} {height}")
 
 
-def verdict_rows(record):
-    return join(tag("tr", *(tag("td", cell) for cell in (s.number, s.host, s.action, " or ".join(map(str, s.expected)),
-                                                        s.observed)),
-                    tag("td", tag("span", "pass", class_="pass") if s.passed else tag("span", "FAIL", class_="fail")))
-                for s in record.verdict.steps)
+def verdict_row(step):
+    mark = tag("span", "pass", class_="pass") if step.passed else tag("span", "FAIL", class_="fail")
+    cells = (step.number, step.host, step.action, " or ".join(map(str, step.expected)), step.observed, mark)
+    return tag("tr", *(tag("td", cell) for cell in cells))
 
 
 def page(record, include_noise=False):
@@ -127,7 +127,7 @@ def page(record, include_noise=False):
             f"{env.get('engine', '')} · run {record.run_id}", class_="summary"),
         tag("pre", record.story, class_="story"),
         tag("table", tag("tr", *(tag("th", h) for h in ("#", "host", "call", "expected", "observed", ""))), "\n",
-            verdict_rows(record)),
+            join(verdict_row(s) for s in record.verdict.steps)),
         tag("p", "All packets, ARP included." if include_noise else join(
             ["ARP is left out (", tag("code", "lab report --all"), " draws it)."], ""),
             " Red: RST; purple: FIN; dashed orange: ICMP; yellow bands: a fault in force; "
