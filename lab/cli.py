@@ -99,14 +99,13 @@ def probe_features(features, args):
     from lab.backends import get_backend
     from lab.backends.base import HostSpec, Topology
     backend = get_backend(args.backend)
-    run_id = runner.new_run_id()
+    with runner.deferred_interrupts():
+        deployment = backend.up(Topology(runner.new_run_id(), (HostSpec("probe", caps=("NET_ADMIN",), captured=False),)))
     try:
-        with runner.deferred_interrupts():
-            host = backend.up(Topology(run_id, (HostSpec("probe", caps=("NET_ADMIN",), captured=False),)))["probe"]
-        return {f: probes.check(host, f) for f in sorted(features)}
+        return {f: probes.check(deployment.hosts["probe"], f) for f in sorted(features)}
     finally:
         with runner.deferred_interrupts():
-            backend.down(run_id)
+            backend.down(deployment)
 
 
 def cmd_compare(args, console):

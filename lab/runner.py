@@ -220,10 +220,12 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
     progress("checking images")
     backend.ensure_images()
     lap("images")
+    progress("starting hosts")
+    with deferred_interrupts():
+        deployment = backend.up(topology(scenario, run_id))  # removes what it made if it fails
     try:
-        progress("starting hosts")
+        hosts = deployment.hosts
         with deferred_interrupts():
-            hosts = backend.up(topology(scenario, run_id))
             route_through_routers(scenario, hosts)
             progress("probing the kernel")
             skipped = probes.missing(scenario, hosts)
@@ -248,7 +250,7 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
     finally:
         progress("tearing down")
         with deferred_interrupts():
-            backend.down(run_id)
+            backend.down(deployment)
         lap("teardown")
     known = set(addresses.values())
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}

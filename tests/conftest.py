@@ -19,13 +19,13 @@ def backend():
 def live(backend):
     """A server and a client up, both captured; torn down after the test."""
     run_id = new_run_id()
-    hosts = backend.up(Topology(run_id, (HostSpec("server"), HostSpec("client", caps=("NET_ADMIN",)))))
-    captures = Captures(hosts)
+    deployment = backend.up(Topology(run_id, (HostSpec("server"), HostSpec("client", caps=("NET_ADMIN",)))))
+    captures = Captures(deployment.hosts)
     try:
         captures.start()
-        yield run_id, hosts, captures
+        yield deployment, deployment.hosts, captures
     finally:
-        backend.down(run_id)
+        backend.down(deployment)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,9 @@ What a program may do is read where the kernel keeps it, /proc/PID/status,
 for the agent (a host's long-lived program), a one-shot command in a host
 (what faults run), tcpdump and a command beside it (the capture's fence):
 in a host with no capability and in one whose faults need NET_ADMIN. The
-expected rights are compose.yaml's, so a change there is a change here.
+expected rights are compose.yaml's, so a change there is a change here;
+the sysctls that decide what a program without capabilities may do on
+its network (low ports, ICMP echo sockets) must agree too.
 On the netns backend they also share the machine's file system, which
 they must not be able to write (but the captures their pcap folder).
 """
@@ -23,6 +25,8 @@ pytestmark = pytest.mark.docker
 FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
 CAP_BITS = {"SETGID": 6, "NET_ADMIN": 12, "NET_RAW": 13}  # linux/capability.h
 TOPOLOGY = (HostSpec("plain"), HostSpec("admin", caps=("NET_ADMIN",)))
+# what a program without capabilities may do on its own network: Docker sets these per container
+UNPRIVILEGED = ("ip_unprivileged_port_start", "ping_group_range")
 
 
 def fields(status):
@@ -44,8 +48,8 @@ def tcpdump_pid(sidecar):
 
 def rights(backend):
     """{program: its privilege fields}, each read from its own /proc/PID/status inside its host."""
-    run_id = new_run_id()
-    hosts = backend.up(Topology(run_id, TOPOLOGY))
+    deployment = backend.up(Topology(new_run_id(), TOPOLOGY))
+    hosts = deployment.hosts
     try:
         captures = Captures(hosts)
         captures.start()
@@ -58,9 +62,11 @@ def rights(backend):
             sidecar = captures.sidecars[name]
             seen[f"{name} tcpdump"] = fields(sidecar.exec(["cat", f"/proc/{tcpdump_pid(sidecar)}/status"]).stdout)
             seen[f"{name} capture command"] = fields(sidecar.exec(["cat", "/proc/self/status"]).stdout)
+            seen[f"{name} sysctls"] = {key: host.exec(["cat", f"/proc/sys/net/ipv4/{key}"]).stdout.split()
+                                       for key in UNPRIVILEGED}
         return seen
     finally:
-        backend.down(run_id)
+        backend.down(deployment)
 
 
 def test_every_program_has_the_rights_compose_gives_it_on_both_backends(backend, netns_backend):
@@ -71,23 +77,21 @@ def test_every_program_has_the_rights_compose_gives_it_on_both_backends(backend,
         want[f"{spec.name} tcpdump"] = want[f"{spec.name} capture command"] = expected(capture["cap_add"])
     on_docker, on_netns = rights(backend), rights(netns_backend)
     assert on_netns == on_docker, "netns and Docker differ"
-    assert on_docker == want, "not what compose.yaml gives"
+    assert {program: on_docker[program] for program in want} == want, "not what compose.yaml gives"
 
 
 @pytest.fixture
 def netns_run(netns_backend):
-    run_id = new_run_id()
-    hosts = netns_backend.up(Topology(run_id, TOPOLOGY))
+    deployment = netns_backend.up(Topology(new_run_id(), TOPOLOGY))
     try:
-        yield netns_backend, hosts
+        yield deployment
     finally:
-        netns_backend.down(run_id)
+        netns_backend.down(deployment)
 
 
 def test_netns_programs_cannot_write_the_machine_but_captures_their_folder(netns_run):
-    backend, hosts = netns_run
-    host = hosts["admin"]
-    folder = backend.workdir
+    host = netns_run.hosts["admin"]
+    folder = netns_run.workdir
     for path in ("/etc/tfl-write-probe", "/tmp/tfl-write-probe", f"{folder}/from-host"):
         done = host.exec(["touch", path])
         assert not done.succeeded and "Read-only file system" in done.stderr, (path, done)
@@ -98,7 +102,7 @@ def test_netns_programs_cannot_write_the_machine_but_captures_their_folder(netns
 
 def test_netns_views_keep_every_mount_flag_and_add_read_only(netns_run):
     """A remount sets a mount's flags anew: nosuid, nodev and noexec must survive it."""
-    _, hosts = netns_run
+    hosts = netns_run.hosts
 
     def options(mountinfo):
         return {line.split()[4]: set(line.split()[5].split(",")) for line in mountinfo.splitlines()}

@@ -27,7 +27,8 @@ def sidecar_of(backend, run_id, name):
 
 
 def test_each_sidecar_runs_tcpdump_on_its_host(backend, live):
-    run_id, hosts, _ = live
+    deployment, hosts, _ = live
+    run_id = deployment.run_id
     for name in hosts:
         sidecar = infra(sidecar_of(backend, run_id, name))
         tcpdump = sidecar.process.get(comm="tcpdump")
@@ -43,14 +44,16 @@ def test_agent_is_present_and_the_host_runs_nothing_else(live):
 
 
 def test_capabilities_are_only_those_granted(backend, live):
-    run_id, hosts, _ = live
+    deployment, hosts, _ = live
+    run_id = deployment.run_id
     assert caps_of(infra(hosts["server"].container)) == set()
     assert caps_of(infra(hosts["client"].container)) == {"NET_ADMIN"}
     assert caps_of(infra(sidecar_of(backend, run_id, "server"))) == {"NET_RAW", "SETGID"}
 
 
 def test_no_privilege_no_host_namespaces_internal_network(backend, live):
-    run_id, hosts, _ = live
+    deployment, hosts, _ = live
+    run_id = deployment.run_id
     containers = backend.client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"})
     assert len(containers) == 4
     for c in containers:
@@ -63,7 +66,8 @@ def test_no_privilege_no_host_namespaces_internal_network(backend, live):
 
 
 def test_sidecar_shares_the_host_network_namespace(backend, live):
-    run_id, hosts, _ = live
+    deployment, hosts, _ = live
+    run_id = deployment.run_id
     host_ns = infra(hosts["server"].container).check_output("readlink /proc/1/ns/net")
     side_ns = infra(sidecar_of(backend, run_id, "server")).check_output("readlink /proc/1/ns/net")
     assert host_ns == side_ns

@@ -1,7 +1,8 @@
 """What the runner needs from a place to run hosts, and nothing more.
 
-A Backend brings up a Topology (hosts on one private network) for one run and
-tears it down; a Host can run a command, start a long-lived process, start a
+A Backend brings up a Topology (hosts on one private network) for one run as
+a Deployment, and tears that down; the backend keeps no state of any run, so
+one backend object serves concurrent runs. A Host can run a command, start a long-lived process, start a
 capture beside itself, signal a process, and be stopped, started, paused and
 unplugged. The runner, the faults and the capture only ever see these names,
 so hosts as containers (docker.py) or as network namespaces cost one file each.
@@ -52,6 +53,17 @@ class Topology:
     run_id: str
     hosts: tuple              # of HostSpec
     labels: dict = field(default_factory=dict)
+
+
+@dataclass
+class Deployment:
+    """One run's live hosts, as a backend's up() made them; its down() takes them back.
+
+    Everything that belongs to one run lives here (a backend's subclass adds
+    its network, lease, folders), never on the backend, so one backend object
+    can hold several runs at once."""
+    run_id: str
+    hosts: dict = field(default_factory=dict)   # name -> Host
 
 
 class Process(ABC):
@@ -172,12 +184,12 @@ class Backend(ABC):
         return {}
 
     @abstractmethod
-    def up(self, topology: Topology) -> dict:
-        """Create the network and hosts; return {name: Host}."""
+    def up(self, topology: Topology) -> Deployment:
+        """Create the network and hosts; on failure remove what was made, then raise."""
 
     @abstractmethod
-    def down(self, run_id: str) -> None:
-        """Remove everything labelled with run_id; tolerate what is already gone."""
+    def down(self, deployment: Deployment) -> None:
+        """Remove everything of the run; tolerate what is already gone."""
 
     @abstractmethod
     def clean(self, everything: bool = False) -> list[str]:

@@ -6,16 +6,15 @@ The container definitions are the ones in compose.yaml (`x-host`,
 run: a unique name, network and subnet, the run label, the image tags, and
 the capabilities a scenario's faults need.
 
-Control traffic rides the engine's API: the agent is an exec whose
+The run's own objects are a DockerDeployment (docker_hosts.py). Control
+traffic rides the engine's API: the agent is an exec whose
 stdin/stdout are a hijacked API connection, and pcaps come back with
 `get_archive`, so a remote DOCKER_HOST works too.
 """
 
-import io
 import ipaddress
 import os
 import random
-import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,21 +25,14 @@ from docker.types import IPAMConfig, IPAMPool
 
 from lab import images
 from lab.backends import lease
-from lab.backends.base import LABEL, Backend, Host, Sidecar
-from lab.backends.compose import COMPOSE_KEYS, compose_templates, sysctls
-from lab.backends.docker_exec import DockerProcess, exec_in
-from lab.errors import FaultError, SetupError, StepTimeout
+from lab.backends.base import LABEL, Backend
+from lab.backends.compose import compose_templates, sysctls
+from lab.backends.docker_hosts import DockerDeployment, DockerHost, run_kwargs
+from lab.errors import SetupError
 from lab.owner import Owner
 
 OWNER = "tcp-fault-lab.owner"  # the run's owner (lab/owner.py): boot id, pid namespace, pid, start time
 SUBNET_POOL = os.environ.get("LAB_SUBNET_POOL", "10.213.0.0/16")
-
-
-def run_kwargs(template, image, name, labels, extra_caps=()):
-    """docker SDK `containers.run` arguments from a compose service template."""
-    kwargs = {k: v for k, v in template.items() if k in COMPOSE_KEYS - {"image", "labels"}}
-    kwargs["cap_add"] = sorted(set(template.get("cap_add", [])) | set(extra_caps)) or None
-    return dict(kwargs, image=image, name=name, labels={**template.get("labels", {}), **labels}, detach=True)
 
 
 def spared(labels):
@@ -62,89 +54,6 @@ def connect():
         raise SetupError(f"cannot reach the Docker engine at {where}: {reason}") from None
 
 
-class DockerSidecar(Sidecar):
-    def __init__(self, container, argv):
-        self.container = container
-        self.path = argv[argv.index("-w") + 1]
-
-    def wait_for_output(self, text, timeout):
-        deadline = time.monotonic() + timeout
-        while text.encode() not in self.container.logs():
-            if time.monotonic() > deadline:
-                logs = self.container.logs().decode(errors="replace").strip()
-                raise StepTimeout(f"{text!r} not seen within {timeout} s; output: {logs[-200:]!r}")
-            time.sleep(0.01)
-
-    def stop(self, timeout):
-        try:
-            self.container.kill(signal="SIGINT")
-        except docker.errors.APIError:
-            pass  # already exited
-        self.container.wait(timeout=timeout)
-
-    def exec(self, argv):
-        return exec_in(self.container, argv)
-
-    @property
-    def running(self):
-        self.container.reload()
-        return self.container.status == "running"
-
-    def copy_out(self, path):
-        stream, _ = self.container.get_archive(path)
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            return tar.extractfile(tar.getmembers()[0]).read()
-
-
-class DockerHost(Host):
-    def __init__(self, backend, name, container, address, network, router=False):
-        self.backend = backend
-        self.container = container
-        self.name = name
-        self.address = address
-        self.network = network
-        self.router = router
-        self.agent_argv = ["python3", "/opt/lab/sockops.py"]  # put there by images/host/Dockerfile
-
-    def exec(self, argv):
-        return exec_in(self.container, argv)
-
-    def spawn(self, argv):
-        return DockerProcess(self.backend.client, self.container, argv)
-
-    def start_capture(self, max_packets):
-        return self.backend.start_capture(self.container, max_packets)
-
-    def kill(self, pid, signal):
-        return self.exec(["kill", "-s", signal.removeprefix("SIG"), str(pid)])
-
-    def stop(self):
-        self.container.stop(timeout=0)
-
-    def start(self):
-        self.container.start()
-
-    def pause(self):
-        self.container.pause()
-
-    def unpause(self):
-        try:
-            self.container.unpause()
-        except docker.errors.APIError as exc:
-            if "not paused" not in str(exc):
-                raise FaultError(f"cannot unpause {self.name}: {exc.explanation}") from None
-
-    def disconnect(self):
-        self.network.disconnect(self.container, force=True)
-
-    def reconnect(self):
-        try:
-            self.network.connect(self.container, ipv4_address=self.address)
-        except docker.errors.APIError as exc:
-            if "already exists" not in str(exc):
-                raise FaultError(f"cannot reconnect {self.name}: {exc.explanation}") from None
-
-
 class DockerBackend(Backend):
     name = "docker"
 
@@ -152,9 +61,7 @@ class DockerBackend(Backend):
         self.client = client or connect()
         self.say = say
         self.host_template, self.capture_template, self.network_template = compose_templates()
-        self.tags = None
-        self.run_labels = {}
-        self.lease = None
+        self.tags = None  # the images, shared by every run of this backend object
 
     def ensure_images(self):
         self.tags = images.ensure(self.client, self.say)
@@ -172,11 +79,11 @@ class DockerBackend(Backend):
             raise SetupError(f"no free /24 left in {SUBNET_POOL}; run `lab clean` or set LAB_SUBNET_POOL")
         return random.choice(candidates)
 
-    def create_network(self, name, labels):
+    def create_network(self, name, labels, held):
         for _ in range(5):  # another run may take the same subnet between our look and our create
             subnet = self.free_subnet()
             try:
-                with self.lease.creating("network", name):
+                with held.creating("network", name):
                     return self.client.networks.create(
                         name, driver=self.network_template.get("driver", "bridge"),
                         internal=self.network_template.get("internal", True), labels=labels,
@@ -188,13 +95,23 @@ class DockerBackend(Backend):
         raise SetupError(f"could not allocate a subnet in {SUBNET_POOL}: other networks keep taking them")
 
     def up(self, topology):
+        """The run's network and hosts; on any failure, whatever it had made is removed again."""
         if self.tags is None:
             self.ensure_images()
         labels = {LABEL: topology.run_id, OWNER: str(Owner.current()), **topology.labels}
-        self.run_labels = labels
-        self.lease = lease.Lease(self.name, topology.run_id)
-        network = self.create_network(f"tfl-{topology.run_id}", labels)
+        deployment = DockerDeployment(topology.run_id, client=self.client, labels=labels,
+                                      lease=lease.Lease(self.name, topology.run_id),
+                                      capture_template=self.capture_template, capture_image=self.tags["capture"])
+        try:
+            deployment.network = self.create_network(f"tfl-{topology.run_id}", labels, deployment.lease)
+            deployment.hosts = self.start_hosts(deployment, topology)
+        except BaseException:
+            self.down(deployment)
+            raise
+        return deployment
 
+    def start_hosts(self, deployment, topology):
+        network = deployment.network
         subnet = ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])
         # fixed addresses (.10, .11, ...): a restarted or reconnected host comes back at the same one
         addresses = {spec.name: str(subnet[10 + i]) for i, spec in enumerate(topology.hosts)}
@@ -202,24 +119,16 @@ class DockerBackend(Backend):
         def start_host(spec):
             endpoint = self.client.api.create_endpoint_config(ipv4_address=addresses[spec.name])
             name = f"tfl-{topology.run_id}-{spec.name}"
-            with self.lease.creating("container", name):
+            with deployment.lease.creating("container", name):
                 container = self.client.containers.run(
                     network=network.name, hostname=spec.name, networking_config={network.name: endpoint},
                     sysctls=sysctls(spec) or None,
-                    **run_kwargs(self.host_template, self.tags["host"], name, labels, spec.caps),
+                    **run_kwargs(self.host_template, self.tags["host"], name, deployment.labels, spec.caps),
                 )
-            return spec.name, DockerHost(self, spec.name, container, addresses[spec.name], network, spec.router)
+            return spec.name, DockerHost(deployment, spec.name, container, addresses[spec.name], spec.router)
 
         with ThreadPoolExecutor(max_workers=len(topology.hosts)) as pool:
             return dict(pool.map(start_host, topology.hosts))
-
-    def start_capture(self, container, max_packets):
-        kwargs = run_kwargs(self.capture_template, self.tags["capture"],
-                            f"{container.name}-capture", self.run_labels)
-        kwargs["command"] = [*kwargs["command"], "-c", str(max_packets)]
-        with self.lease.creating("container", kwargs["name"]):
-            sidecar = self.client.containers.run(network_mode=f"container:{container.id}", **kwargs)
-        return DockerSidecar(sidecar, kwargs["command"])
 
     def _remove(self, label_filter, keep=lambda labels: False):
         """Remove labelled containers (sidecars first), then networks; in parallel, gone is fine.
@@ -256,11 +165,9 @@ class DockerBackend(Backend):
                 removed += [r for r in pool.map(fn, batch) if r]
         return removed
 
-    def down(self, run_id):
-        self._remove(f"{LABEL}={run_id}")
-        if self.lease is not None:
-            self.lease.release()
-            self.lease = None
+    def down(self, deployment):
+        self._remove(f"{LABEL}={deployment.run_id}")
+        deployment.lease.release()
 
     def clean(self, everything=False):
         """Remove what runs left behind; spare runs whose owner may be alive (a

@@ -42,10 +42,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.backends import lease
-from lab.backends.base import Backend, ExecResult, Host, Sidecar
+from lab.backends.base import Backend, Deployment, ExecResult, Host, Sidecar
 from lab.backends.compose import compose_templates, sysctls
 from lab.backends.confine import Confinement, PipeProcess, kill_all
 from lab.errors import HostGone, SetupError, StepTimeout
@@ -66,6 +67,13 @@ def run(argv, check=True):
     if check and done.returncode != 0:
         raise SetupError(f"`{' '.join(argv)}` failed: {done.stderr.strip() or done.returncode}")
     return done
+
+
+def namespace_sysctls(spec):
+    """The router settings Docker applies, its defaults for programs without capabilities, and
+    IPv6 off; eth0 inherits "default" (it comes later)."""
+    values = {**NO_IPV6, **UNPRIVILEGED, **{k: v for k, v in sysctls(spec).items() if ".eth0." not in k}}
+    return [f"{k}={v}" for k, v in values.items()]
 
 
 def mac_for(address):
@@ -111,21 +119,32 @@ class NetnsSidecar(Sidecar):
         return Path(path).read_bytes()
 
 
+@dataclass
+class NetnsDeployment(Deployment):
+    index: dict = field(default_factory=dict)   # host name -> its port number on the bridge
+    workdir: Path = None                          # the run's capture folder
+    lease: object = None
+    confinement: object = None
+
+    def netns_name(self, host):
+        return f"{PREFIX}{self.run_id}-{host or '_switch'}"  # '_': no host name has one (schema)
+
+
 class NetnsHost(Host):
-    def __init__(self, backend, spec, address):
-        self.backend = backend
+    def __init__(self, deployment, spec, address):
+        self.deployment = deployment
         self.spec = spec
         self.name = spec.name
         self.address = address
         self.router = spec.router
-        self.netns = backend.netns_name(spec.name)
+        self.netns = deployment.netns_name(spec.name)
         self.captures = []
         self.agent_argv = [sys.executable, str(SOCKOPS)]
 
     def confined(self, argv, role="host"):
         """argv as a program of the host (with its faults' capabilities) or of its capture."""
         caps = self.spec.caps if role == "host" else ()
-        return self.backend.confinement.argv(NETNS_DIR / self.netns, argv, role, caps)
+        return self.deployment.confinement.argv(NETNS_DIR / self.netns, argv, role, caps)
 
     def exec(self, argv, role="host"):
         if not (NETNS_DIR / self.netns).exists():
@@ -137,7 +156,7 @@ class NetnsHost(Host):
         return PipeProcess(self.confined(argv))
 
     def start_capture(self, max_packets):
-        sidecar = NetnsSidecar(self, self.backend.workdir / f"{self.name}-{len(self.captures)}.pcap", max_packets)
+        sidecar = NetnsSidecar(self, self.deployment.workdir / f"{self.name}-{len(self.captures)}.pcap", max_packets)
         self.captures.append(sidecar)
         return sidecar
 
@@ -156,13 +175,13 @@ class NetnsHost(Host):
     def create(self):
         """The namespace, its kernel settings, loopback up, and eth0 on the bridge."""
         run(["ip", "netns", "add", self.netns])
-        self.exec_checked(["sysctl", "-q", "-w", *self.backend.sysctls(self.spec)])
+        self.exec_checked(["sysctl", "-q", "-w", *namespace_sysctls(self.spec)])
         self.exec_checked(["ip", "link", "set", "lo", "up"])
         self.plug()
 
     def plug(self):
-        switch = self.backend.netns_name("")
-        port = f"p{self.backend.index[self.name]}"
+        switch = self.deployment.netns_name("")
+        port = f"p{self.deployment.index[self.name]}"
         run(["ip", "-n", switch, "link", "add", port, "type", "veth",
              "peer", "name", "eth0", "netns", self.netns, "address", mac_for(self.address)])
         run(["ip", "-n", switch, "link", "set", port, "master", "br0", "up"])
@@ -209,39 +228,28 @@ class NetnsBackend(Backend):
                              "(`apt-get install iproute2 util-linux tcpdump iptables procps`)")
         if os.geteuid() != 0:
             raise SetupError("the netns backend needs root (network namespaces, bridges, tcpdump)")
-        self.run_id = None
-        self.index = {}
-        self.workdir = None
-        self.lease = None
-        self.confinement = None
-
-    def netns_name(self, host):
-        return f"{PREFIX}{self.run_id}-{host or '_switch'}"  # '_': no host name has one (schema)
-
-    @staticmethod
-    def sysctls(spec):
-        """The router settings Docker applies, its defaults for programs without capabilities, and
-        IPv6 off; eth0 inherits "default" (it comes later)."""
-        values = {**NO_IPV6, **UNPRIVILEGED, **{k: v for k, v in sysctls(spec).items() if ".eth0." not in k}}
-        return [f"{k}={v}" for k, v in values.items()]
 
     def up(self, topology):
-        self.run_id = topology.run_id
-        self.lease = lease.Lease(self.name, self.run_id)  # before the first object: clean knows its owner
-        self.index = {spec.name: i for i, spec in enumerate(topology.hosts)}
-        self.workdir = Path(tempfile.gettempdir()) / self.netns_name("_captures")
-        self.workdir.mkdir(mode=0o700)
-        self.confinement = Confinement(self.workdir)
-        switch = self.netns_name("")
-        run(["ip", "netns", "add", switch])
-        run(["ip", "netns", "exec", switch, "sysctl", "-q", "-w", *(f"{k}={v}" for k, v in NO_IPV6.items())])
-        run(["ip", "-n", switch, "link", "add", "br0", "type", "bridge"])
-        run(["ip", "-n", switch, "link", "set", "br0", "up"])
-        hosts = {}
-        for i, spec in enumerate(topology.hosts):
-            hosts[spec.name] = NetnsHost(self, spec, str(SUBNET[10 + i]))
-            hosts[spec.name].create()
-        return hosts
+        """The run's switch and hosts; on any failure, whatever it had made is removed again."""
+        # the lease comes before the first object, so `lab clean` always knows the owner
+        deployment = NetnsDeployment(topology.run_id, lease=lease.Lease(self.name, topology.run_id),
+                                     index={spec.name: i for i, spec in enumerate(topology.hosts)})
+        try:
+            deployment.workdir = Path(tempfile.gettempdir()) / deployment.netns_name("_captures")
+            deployment.workdir.mkdir(mode=0o700)
+            deployment.confinement = Confinement(deployment.workdir)
+            switch = deployment.netns_name("")
+            run(["ip", "netns", "add", switch])
+            run(["ip", "netns", "exec", switch, "sysctl", "-q", "-w", *(f"{k}={v}" for k, v in NO_IPV6.items())])
+            run(["ip", "-n", switch, "link", "add", "br0", "type", "bridge"])
+            run(["ip", "-n", switch, "link", "set", "br0", "up"])
+            for i, spec in enumerate(topology.hosts):
+                deployment.hosts[spec.name] = NetnsHost(deployment, spec, str(SUBNET[10 + i]))
+                deployment.hosts[spec.name].create()
+        except BaseException:
+            self.down(deployment)
+            raise
+        return deployment
 
     def _remove(self, keep=lambda run_id: False, run_id=None):
         """Kill the processes of the runs' namespaces, delete those, and the capture folders."""
@@ -260,14 +268,11 @@ class NetnsBackend(Backend):
                 removed.append(f"capture folder {place}")
         return removed
 
-    def down(self, run_id):
-        self._remove(run_id=run_id)
-        if self.confinement is not None:
-            self.confinement.close()
-            self.confinement = None
-        if self.lease is not None:
-            self.lease.release()
-            self.lease = None
+    def down(self, deployment):
+        self._remove(run_id=deployment.run_id)
+        if deployment.confinement is not None:
+            deployment.confinement.close()
+        deployment.lease.release()
 
     def clean(self, everything=False):
         """A run's objects go when its lease is gone or its owner is dead; all of them with everything.
