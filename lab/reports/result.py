@@ -76,6 +76,7 @@ def record(result):
             "steps": [s.as_dict() for s in v.steps],
             "rules": [r.as_dict() for r in v.rules],
             "evidence": [e.as_dict() for e in v.evidence],
+            "unhealed": list(v.unhealed),
         },
         "files": {"pcaps": [f"{h}.pcap" for h in result.pcaps],
                   "agent_logs": [f"agent-{h}.jsonl" for h in result.agent_logs]},

@@ -87,6 +87,8 @@ def show(result, console=None):
     console.print(wire_table(result))
     for line in failures(v):
         console.print(f"[red]{line}[/red]")
+    for line in v.unhealed:
+        console.print(Text(f"could not undo the fault of {line}", style="red"))
     if not v.passed:
         from lab.record import RunRecord
         from lab.reports import ladder, result as result_file
