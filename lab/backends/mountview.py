@@ -37,11 +37,19 @@ def mount(source, target, flags):
     call(libc.mount(source and os.fsencode(source), os.fsencode(target), None, flags, None), f"mount {target}")
 
 
-def mount_points():
-    """Every mount point of this namespace, in mount order (mountinfo escapes blanks as \\ooo)."""
+def mounts():
+    """{mount point: its mount's options}, for the mounts a path can reach: not one hidden under
+    another mounted on the same point (mountinfo escapes blanks as \\ooo)."""
     with open("/proc/self/mountinfo") as mountinfo:
-        points = [line.split()[4] for line in mountinfo]
-    return [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), p) for p in points]
+        rows = [line.split() for line in mountinfo]
+    covered = {(row[1], row[4]) for row in rows}  # (parent id, point): that parent is covered there
+    return {re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), row[4]): row[5].split(",")
+            for row in rows if (row[0], row[4]) not in covered}
+
+
+def wrong(writable):
+    """Mount points whose read-only flag is not what the view wants."""
+    return [point for point, options in mounts().items() if ("ro" in options) == (point == writable)]
 
 
 def view(writable):
@@ -49,9 +57,15 @@ def view(writable):
     mount(None, "/", MS_REC | MS_PRIVATE)
     if writable:
         mount(writable, writable, MS_BIND)  # its own mount, so it can stay writable below
-    for point in mount_points():
-        kept = os.statvfs(point).f_flag & KEPT
-        mount(None, point, MS_REMOUNT | MS_BIND | kept | (0 if point == writable else MS_RDONLY))
+    for point in wrong(writable):
+        try:
+            kept = os.statvfs(point).f_flag & KEPT
+            mount(None, point, MS_REMOUNT | MS_BIND | kept | (0 if point == writable else MS_RDONLY))
+        except FileNotFoundError:
+            pass  # its owner removed it meanwhile (an engine's layer), which detaches it here too
+    left = wrong(writable)
+    if left:
+        raise SystemExit(f"mounts still writable (or the folder {writable} not): {left}")
 
 
 def main(folders):
