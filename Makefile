@@ -9,6 +9,7 @@
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
 #   make readme                      regenerate the README's catalogue table
+#   make schema                      regenerate lab/scenario/schema.json from the step kinds' declarations
 #   make clean                       remove what killed runs left, and runs/
 #   make distclean                   also the images and the virtual environment
 # Each target sets up what it needs (.venv, images) when missing, and nothing when present.
@@ -82,6 +83,11 @@ bench: setup tools
 
 soak: setup
 	$(PY) tests/soak.py -n $(N)
+
+# Editors validate scenarios against it; tests/test_kinds.py fails when it is stale.
+.PHONY: schema
+schema: $(STAMP)
+	$(PY) -m lab.scenario.schema
 
 readme: $(STAMP)
 	$(PY) -c 'import pathlib, lab.catalogue as c; p = pathlib.Path("README.md"); p.write_text(c.readme_with_catalogue(p.read_text()))'

@@ -85,7 +85,7 @@ def test_crash_reset_details():
     ("count: 1, why: w}", "count: 1}", 16, "missing 'why'"),
     ("steps:\n", "steps: []\nold:\n", 8, "unknown key 'old'"),
     # unknown keys (on the line the mapping starts on)
-    ("expect: 10}", "expect: 10, colour: red}", 14, "unknown key 'colour'"),
+    ("expect: 10}", "expect: 10, colour: red}", 14, "call send does not take 'colour' (it takes: bytes, sock)"),
     ("  server:\n", "  server: {sigpipe: default, colour: red}\n", 5, "unknown key 'colour'"),
     ("count: 1, why: w}", "count: 1, why: w, colour: red}", 16, "unknown key 'colour'"),
     ("  server:\n", "  server: {sigpipe: maybe}\n", 5, "'maybe' is not one of ignore, default"),
@@ -104,13 +104,31 @@ def test_crash_reset_details():
     ("bytes: 10, expect", "bytes: 10, to: server, expect", 14, "call send does not take 'to' (it takes: bytes, sock)"),
     ("{host: server, call: listen, port: 7000}", "{host: server, call: exit, sock: a}", 8,
      "call exit does not take 'sock' (it takes: nothing)"),
+    ("{host: server, call: listen, port: 7000}", "{host: server, call: exit, port: 1}", 8,
+     "step 1 (server exit): call exit does not take 'port' (it takes: nothing)"),
+    ("{host: server, call: listen, port: 7000}", "{host: server, fault: drop, expect: ok}", 8,
+     "step 1 (server drop): only calls and wait exit take expect"),
+    ("{host: server, call: listen, port: 7000}", "{host: server, fault: kill, port: 1}", 8,
+     "fault kill does not take 'port' (it takes: signal)"),
     # missing required arguments
     ("{host: server, call: listen, port: 7000}", "{host: server, call: listen}", 8,
      "step 1 (server listen): call listen needs 'port'"),
     ("sock: a, to: server, port", "sock: a, port", 9, "call connect needs 'to'"),
     ("call: accept\n    sock: a\n", "call: setsockopt\n    sock: a\n", 12, "call setsockopt needs 'option'"),
     ("{host: server, call: listen, port: 7000}", "{host: server, wait: state}", 8, "wait state needs 'state'"),
+    ("{host: server, call: listen, port: 7000}", "{host: server, fault: partition}", 8,
+     "step 1 (server partition): fault partition needs 'peer'"),
     # bad argument values
+    ("{host: server, call: listen, port: 7000}", "{host: server, fault: partition, peer: nobody}", 8,
+     "step 1 (server partition): unknown host 'nobody'"),
+    ("{host: server, call: listen, port: 7000}", "{host: server, fault: rate, rate: fast}", 8,
+     "step 1: 'fast' does not match"),
+    ("{host: server, call: listen, port: 7000}", "{host: server, fault: reject, with: icmp-bogus}", 8,
+     "step 1: 'icmp-bogus' is not one of tcp-reset, icmp-port-unreachable"),
+    ("port: 7000}", "port: 7000, options: {TCP_SYNCNT: fast}}", 8,
+     "step 1: unknown option value 'fast' (allowed: a number; for SO_LINGER [on, seconds])"),
+    ("call: accept\n    sock: a\n", "call: setsockopt\n    option: SO_FOO\n    value: 1\n", 13,
+     "step 3: unknown socket option 'SO_FOO' (allowed: SO_LINGER, "),
     ("port: 7000}", "port: 70000}", 8, "step 1: 70000 is greater than the maximum of 65535"),
     ("port: 7000}", "port: 7000, options: {SO_FOO: 1}}", 8, "unknown socket option 'SO_FOO'"),
     # bad outcome names
@@ -119,7 +137,8 @@ def test_crash_reset_details():
     ("expect: 10}", "expect: SIGNOPE}", 14, "unknown outcome 'SIGNOPE'"),
     ("    sock: a\n", "    sock: a\n    expect: ENOTANERRNO\n", 14, "unknown outcome 'ENOTANERRNO'"),
     ("expect: 10}", "expect: 10, kernels: [{range: '>=6', expect: EBOGUS, why: k}]}", 14, "unknown outcome 'EBOGUS'"),
-    ("{host: server, call: listen, port: 7000}", "{host: server, wait: state, state: NOPE}", 8, "unknown outcome 'NOPE'"),
+    ("{host: server, call: listen, port: 7000}", "{host: server, wait: state, state: NOPE}", 8,
+     "step 1: unknown TCP state 'NOPE' (allowed: ESTABLISHED, SYN_SENT"),
     ("expect: 10}", "expect: -1}", 14, "step 4: "),
     # duplicate ids: reported on the second step that uses it
     ("{host: server, call: listen, port: 7000}", "{host: server, call: listen, port: 7000, id: acc}", 10,
@@ -242,10 +261,10 @@ def test_kernels_loaded_from_yaml():
 
 
 @pytest.mark.parametrize("old, new, line, fragment", [
-    ("    sock: a\n", "    sock: a\n    bogus: 1\n", 14, "unknown key 'bogus'"),  # its own line, not the step's
+    ("    sock: a\n", "    sock: a\n    bogus: 1\n", 14, "call accept does not take 'bogus'"),  # its own line
     ("    sock: a\n", "    sock: a\n    why: because\n", 14, "why explains an expect; add expect"),
     ("port: 7000}\n  - {host: client", "port: 7000, port: 8000}\n  - {host: client", 8, "key 'port' is given twice"),
-    ("expect: 10}", "expect: bogus}", 14, "'bogus' is not a valid expect"),
+    ("expect: 10}", "expect: bogus}", 14, "step 4: unknown outcome 'bogus' (allowed: a byte count, EOF"),
     ("flags: SYN", "flags: URG", 16, "'URG' is not a valid flags (allowed: SYN, ACK, FIN, RST, PSH)"),
 ])
 def test_refused_at_the_right_line(old, new, line, fragment):

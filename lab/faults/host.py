@@ -11,6 +11,8 @@ from lab.faults.base import Fault, FaultRecord
 
 
 class Stop(Fault):
+    """Stop the host: its programs are killed (their kernel closes their sockets), then it is gone from the network."""
+    kind = "stop"
     ends_processes = True
 
     def apply(self, ctx):
@@ -19,12 +21,16 @@ class Stop(Fault):
 
 
 class Start(Fault):
+    """Start a stopped host again, at the same address."""
+    kind = "start"
     def apply(self, ctx):
         ctx.host.start()
         return FaultRecord("start", ctx.host.name, f"started again at {ctx.host.address}")
 
 
 class Restart(Fault):
+    """Stop the host and start it again at the same address: all its socket state is lost."""
+    kind = "restart"
     ends_processes = True
 
     def apply(self, ctx):
@@ -34,6 +40,8 @@ class Restart(Fault):
 
 
 class Pause(Fault):
+    """Freeze the host's programs; its kernel still answers. Heal to thaw them."""
+    kind = "pause"
     def apply(self, ctx):
         ctx.host.pause()
         return FaultRecord("pause", ctx.host.name, "processes frozen; the kernel still answers")
@@ -43,6 +51,8 @@ class Pause(Fault):
 
 
 class Disconnect(Fault):
+    """Unplug the host from the lab network; heal to plug it back."""
+    kind = "disconnect"
     def apply(self, ctx):
         ctx.host.disconnect()
         return FaultRecord("disconnect", ctx.host.name, "unplugged from the lab network")

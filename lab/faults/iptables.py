@@ -8,9 +8,12 @@ run and step, and revert deletes exactly the rules apply added.
 """
 
 from lab.faults.base import Fault, FaultRecord
+from lab.scenario.kinds import BOOL, HOST, PORT, Arg
 
 REJECT_WITH = ("tcp-reset", "icmp-port-unreachable", "icmp-host-unreachable",
                "icmp-net-unreachable", "icmp-admin-prohibited")
+MATCH = (Arg("peer", HOST, "Only traffic from this host."), Arg("port", PORT, "Only traffic to this port."),
+         Arg("syn", BOOL, "Only connection-opening SYNs."))
 
 
 def match(peer_address=None, port=None, syn=False):
@@ -48,6 +51,9 @@ class Rules(Fault):
 
 class Drop(Rules):
     """Drop TCP arriving at this host (optionally only from `peer`, to `port`, SYNs, or a share)."""
+    kind = "drop"
+    args = (*MATCH, Arg("probability", {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                        "Drop this share of matching packets (iptables statistic)."))
 
     def __init__(self, peer=None, port=None, syn=False, probability=None):
         super().__init__()
@@ -63,6 +69,9 @@ class Drop(Rules):
 
 class Reject(Rules):
     """Reject TCP arriving at this host with a RST or an ICMP error, as a firewall would."""
+    kind = "reject"
+    args = (Arg("with", {"enum": list(REJECT_WITH)}, "What to answer with (default tcp-reset).", param="reject_with"),
+            *MATCH)
 
     def __init__(self, reject_with="tcp-reset", peer=None, port=None, syn=False):
         super().__init__()
@@ -76,6 +85,8 @@ class Reject(Rules):
 
 class Partition(Rules):
     """Cut this host and `peer` apart: each drops on input what the other sends."""
+    kind = "partition"
+    args = (Arg("peer", HOST, "The other side.", required=True),)
 
     def __init__(self, peer):
         super().__init__()

@@ -1,6 +1,7 @@
 """Faults on a host's agent process: the program dies or freezes, its kernel stays."""
 
 from lab.faults.base import Fault, FaultRecord
+from lab.scenario.kinds import Arg
 
 TERMINATING = {"SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP"}
 
@@ -13,6 +14,8 @@ class Kill(Fault):
     was unread. For a terminating signal we wait until the process is gone;
     SIGSTOP and SIGCONT return at once.
     """
+    kind = "kill"
+    args = (Arg("signal", {"type": "string", "pattern": "^SIG[A-Z0-9]+$"}, "The signal (default SIGKILL)."),)
 
     def __init__(self, signal="SIGKILL"):
         self.signal = signal

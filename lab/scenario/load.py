@@ -9,52 +9,26 @@ agent's calls and the declared faults, and can run nothing else.
     lab.errors.ScenarioError: x.yaml:1: missing 'summary' (required: name, summary, story, hosts, steps, packets)
 """
 
-import errno
-import json
-import signal
+import functools
 from pathlib import Path
 
 import jsonschema
 import yaml
 
+from lab import faults
 from lab.errors import ScenarioError
+from lab.scenario import messages, schema
+from lab.scenario.calls import CALLS, WAITS
+from lab.scenario.kinds import FAMILIES, OUTCOME_KEYS, Kinds
 from lab.scenario.model import Expect, HostOptions, KernelCount, KernelExpect, Scenario, Step, WireRule
-from lab.sockops import SOCKET_OPTIONS, TCP_STATES
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-SCHEMA = json.loads((Path(__file__).parent / "schema.json").read_text())
+KINDS = Kinds(CALLS + WAITS + faults.KINDS)  # every step kind, each declared once
 
-KIND_ARGS = {  # the arguments each step kind takes; * marks the required ones
-    ("call", "listen"): ["port*", "backlog", "sock", "options"],
-    ("call", "accept"): ["sock", "listener"],
-    ("call", "connect"): ["to*", "port*", "sock", "options"],
-    ("call", "send"): ["sock", "bytes"],
-    ("call", "recv"): ["sock", "bytes"],
-    ("call", "sendall"): ["bytes*", "sock"],
-    ("call", "recvall"): ["bytes*", "sock"],
-    ("call", "shutdown"): ["sock", "how"],
-    ("call", "close"): ["sock"],
-    ("call", "setsockopt"): ["option*", "value*", "sock"],
-    ("call", "exit"): [],
-    ("wait", "state"): ["state*", "sock"],
-    ("wait", "acked"): ["sock"],
-    ("wait", "exit"): [],
-    ("fault", "kill"): ["signal"],
-    ("fault", "drop"): ["peer", "port", "syn", "probability"],
-    ("fault", "reject"): ["with", "peer", "port", "syn"],
-    ("fault", "partition"): ["peer*"],
-    ("fault", "rate"): ["rate*", "burst", "latency"],
-    ("fault", "netem"): ["delay", "loss"],
-    ("fault", "stop"): [],
-    ("fault", "start"): [],
-    ("fault", "restart"): [],
-    ("fault", "pause"): [],
-    ("fault", "disconnect"): [],
-    ("fault", "heal"): ["of*"],
-}
-COMMON = {"host", "call", "wait", "fault", "id", "timeout", "expect", "why", "kernels"}
-NAMED_OUTCOMES = {"EOF", "ok", "TIMEOUT"}
-STATES = set(TCP_STATES) - {None}
+
+@functools.cache
+def validator(kinds):
+    return jsonschema.Draft202012Validator(schema.generate(kinds))
 
 
 def known_names():
@@ -68,13 +42,20 @@ def path_for(name):
     return path
 
 
-def load(path):
+def find(name_or_path):
+    """A scenario file's path: given as one (it has a / or ends in .yaml), or a catalogue name."""
+    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
+        return Path(name_or_path)
+    return path_for(name_or_path)
+
+
+def load(path, kinds=KINDS):
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
-    return load_text(text, str(path), expected_name=path.stem)
+    return load_text(text, str(path), expected_name=path.stem, kinds=kinds)
 
 
 def line_of(node, where):
@@ -111,40 +92,13 @@ def duplicate_key(node):
     return next((found for child in children if (found := duplicate_key(child))), None)
 
 
-def schema_error_path(err):
-    """Where to point: an unknown key's own line rather than its mapping's."""
-    where = list(err.absolute_path)
-    if err.validator == "additionalProperties":
-        unknown = [k for k in err.instance if k not in err.schema.get("properties", {})]
-        where.append(unknown[0])
-    return where
-
-
-def describe_schema_error(err):
-    if err.validator == "required":
-        missing = err.message.split("'")[1]
-        return f"missing {missing!r} (required: {', '.join(err.validator_value)})"
-    if err.validator == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        unknown = sorted(str(k) for k in err.instance if k not in allowed)
-        return f"unknown key {', '.join(map(repr, unknown))} (allowed: {', '.join(allowed)})"
-    if err.validator == "enum":
-        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
-    if err.validator == "oneOf":
-        key = err.absolute_path[-1] if err.absolute_path else "value"
-        enums = [v for alt in err.validator_value for v in alt.get("enum", [])]
-        if enums:
-            return f"{err.instance!r} is not a valid {key} (allowed: {', '.join(enums)})"
-        return f"{err.instance!r} is not a valid {key} ({SCHEMA['$defs']['outcome']['description']})"
-    return err.message
-
-
 class Loader:
     """Turns one parsed document into a Scenario; every complaint is `file:line: ...`."""
 
-    def __init__(self, source, root):
+    def __init__(self, source, root, kinds):
         self.source = source
         self.root = root
+        self.kinds = kinds
 
     def fail(self, where, message):
         raise ScenarioError(f"{self.source}:{line_of(self.root, where)}: {message}")
@@ -154,63 +108,50 @@ class Loader:
         self.fail(["steps", i, key] if key in raw else ["steps", i],
                   f"step {i + 1} ({raw.get('host', '?')} {what}): {message}")
 
-    def outcomes(self, value, where):
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if isinstance(v, int) or v in NAMED_OUTCOMES or v in STATES:
-                continue
-            if v.startswith("E") and v in errno.errorcode.values():
-                continue
-            if v.startswith("SIG") and v in signal.Signals.__members__:
-                continue
-            prefix = f"step {where[1] + 1}: " if where[0] == "steps" else ""
-            self.fail(where, f"{prefix}unknown outcome {v!r} (allowed: a byte count, EOF, ok, TIMEOUT, "
-                             "an errno name such as ECONNRESET, a signal name such as SIGPIPE, a TCP state)")
-        return tuple(values)
+    def shape(self, i, raw):
+        """Say in the kind's words why the schema refused step i's keys, if that is why."""
+        if not isinstance(raw, dict):
+            return
+        family = [f for f in FAMILIES if f in raw]
+        if len(family) != 1:
+            self.step_fail(i, raw, "host", f"needs exactly one of {', '.join(FAMILIES)}")
+        family = family[0]
+        kind = self.kinds.get(family, raw[family]) if isinstance(raw[family], str) else None
+        if kind is None:
+            return  # not a kind at all: the schema's message lists the kinds
+        what = f"{family} {kind.name}"
+        for key in raw:
+            if key not in kind.keys and key not in OUTCOME_KEYS:
+                self.step_fail(i, raw, key, f"{what} does not take {key!r} "
+                                            f"(it takes: {', '.join(sorted(kind.takes)) or 'nothing'})")
+        for name in kind.needs:
+            if name not in raw:
+                self.step_fail(i, raw, family, f"{what} needs {name!r}")
+        for key in OUTCOME_KEYS:
+            if key in raw and not kind.outcome:
+                self.step_fail(i, raw, key, f"only {self.kinds.with_outcome()} take {key}; "
+                                            "a wait passes when its condition is met, a fault when it is in place")
+            if key in raw and key != "expect" and "expect" not in raw:
+                self.step_fail(i, raw, key, f"{key} explains an expect; add expect")
 
-    def expect(self, raw, where):
+    def expect(self, raw):
+        def outcomes(value):
+            return tuple(value if isinstance(value, list) else [value])
         if "expect" not in raw:
-            for key in ("why", "kernels"):
-                if key in raw:
-                    self.fail(where + [key], f"step {where[1] + 1}: {key} explains an expect; add expect")
             return Expect()
-        kernels = tuple(
-            KernelExpect(k["range"], self.outcomes(k["expect"], where + ["kernels", j, "expect"]), k["why"])
-            for j, k in enumerate(raw.get("kernels", []))
-        )
-        return Expect(self.outcomes(raw["expect"], where + ["expect"]), raw.get("why", ""), kernels)
+        kernels = tuple(KernelExpect(k["range"], outcomes(k["expect"]), k["why"]) for k in raw.get("kernels", []))
+        return Expect(outcomes(raw["expect"]), raw.get("why", ""), kernels)
 
     def step(self, i, raw, hosts):
-        kinds = [k for k in ("call", "wait", "fault") if k in raw]
-        if len(kinds) != 1:
-            self.step_fail(i, raw, "host", "needs exactly one of call, wait, fault")
-        kind = kinds[0]
-        spec = KIND_ARGS[(kind, raw[kind])]
-        allowed = {a.rstrip("*") for a in spec}
-        for key in raw:
-            if key not in COMMON and key not in allowed:
-                self.step_fail(i, raw, key, f"{kind} {raw[kind]} does not take {key!r} "
-                                            f"(it takes: {', '.join(sorted(allowed)) or 'nothing'})")
-        for a in spec:
-            if a.endswith("*") and a[:-1] not in raw:
-                self.step_fail(i, raw, kind, f"{kind} {raw[kind]} needs {a[:-1]!r}")
-        if raw["host"] not in hosts:
-            self.step_fail(i, raw, "host", f"unknown host {raw['host']!r} (hosts: {', '.join(hosts)})")
-        for key in ("to", "peer"):
+        """A step the schema took; what is left to check is that the hosts it names exist."""
+        family = next(f for f in FAMILIES if f in raw)
+        kind = self.kinds.get(family, raw[family])
+        for key in ["host", *kind.hosts]:
             if key in raw and raw[key] not in hosts:
                 self.step_fail(i, raw, key, f"unknown host {raw[key]!r} (hosts: {', '.join(hosts)})")
-        for name in list(raw.get("options", {})) + ([raw["option"]] if "option" in raw else []):
-            if name not in SOCKET_OPTIONS:
-                self.step_fail(i, raw, "options" if "options" in raw else "option",
-                               f"unknown socket option {name!r} (allowed: {', '.join(SOCKET_OPTIONS)})")
-        if "state" in raw:
-            self.outcomes(raw["state"], ["steps", i, "state"])
-        if "expect" in raw and kind != "call" and (kind, raw[kind]) != ("wait", "exit"):
-            self.step_fail(i, raw, "expect", "only calls and wait exit take expect; a wait passes when its condition is met")
-        args = {k: v for k, v in raw.items() if k in allowed}
         return Step(number=i + 1, line=line_of(self.root, ["steps", i]), host=raw["host"],
-                    args=args, expect=self.expect(raw, ["steps", i]), id=raw.get("id"),
-                    timeout=float(raw.get("timeout", 5.0)), **{kind: raw[kind]})
+                    args={k: v for k, v in raw.items() if k in kind.takes}, expect=self.expect(raw),
+                    id=raw.get("id"), timeout=float(raw.get("timeout", 5.0)), **{family: raw[family]})
 
     def rule(self, i, raw, hosts, labels, sockets):
         where = ["packets", i]
@@ -279,7 +220,7 @@ def integral(value):
     return value
 
 
-def load_text(text, source, expected_name=None):
+def load_text(text, source, expected_name=None, kinds=KINDS):
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         doc = yaml.safe_load(text)
@@ -288,16 +229,20 @@ def load_text(text, source, expected_name=None):
         line = mark.line + 1 if mark else 1
         problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
         raise ScenarioError(f"{source}:{line}: not valid YAML: {problem}") from None
+    check = validator(kinds)
     if not isinstance(doc, dict):
         raise ScenarioError(f"{source}:1: a scenario is a mapping with keys "
-                            f"{', '.join(SCHEMA['required'])}")
-    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc),
-                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+                            f"{', '.join(check.schema['required'])}")
+    errors = sorted(check.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if (dup := duplicate_key(root)) is not None:
         raise ScenarioError(f"{source}:{dup[0]}: key {dup[1]!r} is given twice")
+    loader = Loader(source, root, kinds)
     if errors:
         err = errors[0]
-        where = schema_error_path(err)
-        prefix = f"step {where[1] + 1}: " if where[:1] == ["steps"] and len(where) > 1 else ""
-        raise ScenarioError(f"{source}:{line_of(root, where)}: {prefix}{describe_schema_error(err)}")
-    return Loader(source, root).scenario(integral(doc), expected_name)
+        where = messages.where(err)
+        in_step = where[:1] == ["steps"] and len(where) > 1 and isinstance(where[1], int)
+        if in_step:
+            loader.shape(where[1], doc["steps"][where[1]])
+        prefix = f"step {where[1] + 1}: " if in_step else ""
+        raise ScenarioError(f"{source}:{line_of(root, where)}: {prefix}{messages.describe(err)}")
+    return loader.scenario(integral(doc), expected_name)

@@ -1,0 +1,171 @@
+"""The scenario JSON Schema, generated: the document's frame here, every step kind from its declaration.
+
+The loader validates against `generate(kinds)` for the kinds it loads with;
+schema.json is the same for the lab's own kinds, committed for editors
+(a test fails when it is stale). Rewrite it with `make schema`, i.e.
+
+    python -m lab.scenario.schema
+
+A step's schema is one closed branch per kind (if `call: listen`, then only
+listen's arguments), so the schema refuses `{call: exit, port: 1}` as the
+loader does. What no JSON Schema can say is left to the loader: that a
+named host, step id or socket exists in this document, counts that
+contradict each other, a file name that matches `name`.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from lab.scenario.calls import OUTCOME_NAMES, OUTCOME_WORDS
+from lab.scenario.kinds import COMMON, FAMILIES, OUTCOME_KEYS
+
+PATH = Path(__file__).with_name("schema.json")
+FLAGS = ["SYN", "ACK", "FIN", "RST", "PSH"]
+ICMP = ["net-unreachable", "host-unreachable", "port-unreachable", "host-prohibited", "net-prohibited",
+        "admin-prohibited"]
+RANGE = r"\s*(>=|<=|==|>|<)\s*[0-9]+(\.[0-9]+){0,2}\s*"
+COUNT = {"type": "integer", "minimum": 0}
+WHY = {"type": "string", "minLength": 1}
+
+HOST_OPTIONS = {
+    "sigpipe": {"enum": ["ignore", "default"],
+                "description": "default: a write to a reset socket kills the agent with SIGPIPE."},
+    "capture": {"type": "boolean", "description": "Run tcpdump beside this host (default true; false for a "
+                                                  "host a fault stops or restarts)."},
+    "router": {"type": "boolean", "description": "This host forwards packets between the others (ip_forward on, "
+               "no redirects); a drop or reject on it sits on its FORWARD chain, as a firewall in the path."},
+    "via": {"type": "string", "description": "Reach every other host through this router (host routes), so a "
+                                             "fault on the router sits in the path."},
+}
+
+STEP_KEYS = {  # what every step may have, beside its kind and that kind's arguments
+    "host": {"type": "string", "description": "The host this step happens on."},
+    "id": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$",
+           "description": "A name packet rules (after:) and heal (of:) can refer to."},
+    "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600,
+                "description": "Seconds before the step is a TIMEOUT (default 5)."},
+    "expect": {"$ref": "#/$defs/outcomes"},
+    "why": {"type": "string", "description": "Why this outcome: the kernel path or man page."},
+    "kernels": {"type": "array", "description": "Outcomes that differ on some kernels; the first matching range wins.",
+                "items": {"type": "object", "additionalProperties": False, "required": ["range", "expect", "why"],
+                          "properties": {"range": {"$ref": "#/$defs/range"}, "expect": {"$ref": "#/$defs/outcomes"},
+                                         "why": {"type": "string"}}}},
+}
+
+RULE = {
+    "type": "object", "additionalProperties": False, "required": ["why"],
+    "properties": {
+        "from": {"type": "string"},
+        "to": {"type": "string"},
+        "flags": {"oneOf": [{"enum": FLAGS}, {"type": "array", "items": {"enum": FLAGS}}]},
+        "sock": {"type": "string", "description": "Only the connection of this named socket."},
+        "after": {"type": ["string", "integer"], "description": "A step id or number: only packets from its start on."},
+        "data": {"type": "boolean"},
+        "count": COUNT, "min": COUNT, "max": COUNT,
+        "why": {**WHY, "description": "What this packet proves."},
+        "icmp": {"enum": ICMP, "description": "An ICMP destination-unreachable of this kind."},
+        "retransmission": {"type": "boolean", "description": "Only segments that repeat sequence space already sent."},
+        "arp": {"enum": ["request", "reply"], "description": "An ARP request or reply (from/to are the asking "
+                                                             "and asked hosts) instead of TCP."},
+        "kernels": {"type": "array", "description": "Counts that differ on some kernels; the first matching range wins.",
+                    "items": {"type": "object", "additionalProperties": False, "required": ["range", "why"],
+                              "properties": {"range": {"$ref": "#/$defs/range"}, "count": COUNT, "min": COUNT,
+                                             "max": COUNT, "why": {**WHY, "description": (
+                                                 "What the packets prove on these kernels, and the kernel change "
+                                                 "behind the difference.")}}}},
+    },
+}
+
+
+def kind_branch(kind):
+    """If a step is of this kind, then it has this kind's arguments and no others."""
+    own = {a.name: a.schema for a in kind.args}
+    allowed = {key: True for key in kind.keys if key not in own}  # typed at the step level
+    branch = {"description": kind.doc, "type": "object", "additionalProperties": False,
+              "properties": {**allowed, **own}}
+    if kind.needs:
+        branch["required"] = kind.needs
+    return {"if": {"required": [kind.family], "properties": {kind.family: {"const": kind.name}}},
+            "then": {"$ref": f"#/$defs/{kind.family}-{kind.name}"}}, branch
+
+
+def step(kinds):
+    """The step schema and one $defs entry per kind."""
+    branches, defs = [], {}
+    for kind in kinds.all:
+        branch, defs[f"{kind.family}-{kind.name}"] = kind_branch(kind)
+        branches.append(branch)
+    families = {f: {"enum": kinds.names(f), "description": "; ".join(
+        f"{k.name}: {k.doc}" for k in kinds.all if k.family == f)} for f in FAMILIES}
+    schema = {
+        "type": "object",
+        "description": "One step: a call the host's agent makes, a wait on a condition, or a fault. "
+                       "Exactly one of call, wait, fault.",
+        "required": ["host"],
+        "properties": {**{k: STEP_KEYS[k] for k in COMMON}, **families,
+                       **{k: STEP_KEYS[k] for k in OUTCOME_KEYS}},
+        "oneOf": [{"required": [f]} for f in FAMILIES],
+        "dependentRequired": {"why": ["expect"], "kernels": ["expect"]},
+        "allOf": branches,
+    }
+    return schema, defs
+
+
+def generate(kinds):
+    step_schema, kind_defs = step(kinds)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "tcp-fault-lab scenario",
+        "description": "One experiment: hosts, ordered steps with expected outcomes, and the packets the capture "
+                       "must hold. Generated by lab/scenario/schema.py from the step kinds' declarations.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "summary", "story", "hosts", "steps", "packets"],
+        "properties": {
+            "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$",
+                     "description": "Same as the file name without .yaml."},
+            "summary": {"type": "string", "minLength": 1, "description": "One line for `lab list`."},
+            "story": {"type": "string", "minLength": 1,
+                      "description": "What this shows and why: the TCP mechanism, in plain sentences."},
+            "hosts": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": "^[a-z][a-z0-9]*$"},
+                      "additionalProperties": {"type": ["object", "null"], "additionalProperties": False,
+                                               "properties": HOST_OPTIONS}},
+            "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
+            "packets": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/rule"},
+                        "description": "The wire must confirm the story: a scenario without packet rules "
+                                       "is incomplete."},
+        },
+        "$defs": {
+            "outcome": {"title": "outcome", "description": OUTCOME_WORDS,
+                        "oneOf": [{"type": "integer", "minimum": 0}, {"enum": OUTCOME_NAMES}]},
+            "outcomes": {"title": "outcome", "description": OUTCOME_WORDS, "oneOf": [
+                {"$ref": "#/$defs/outcome"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/outcome"}}]},
+            "step": step_schema,
+            **kind_defs,
+            "rule": RULE,
+            "range": {"type": "string", "pattern": f"^{RANGE}(,{RANGE})*$",
+                      "description": "Kernel versions, e.g. \">=6.5\" or \">=5.10,<6.1\"."},
+        },
+    }
+
+
+def text(kinds):
+    return json.dumps(generate(kinds), indent=2) + "\n"
+
+
+def main():
+    from lab.scenario.load import KINDS
+    new = text(KINDS)
+    if PATH.exists() and PATH.read_text() == new:
+        print(f"{PATH.name} is current")
+        return 0
+    tmp = PATH.with_suffix(".json.tmp")
+    tmp.write_text(new)
+    tmp.replace(PATH)
+    print(f"wrote {PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
