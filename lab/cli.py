@@ -1,10 +1,11 @@
 """lab: run TCP failure scenarios and show what each socket call saw.
 
-    lab run NAME [NAME...]   run scenarios; exit 0 all passed, 1 a failed expectation
+    lab run NAME [NAME...]   run scenarios (a catalogue name or a scenario file's path);
+                             exit 0 all passed, 1 a failed expectation
         [--repeat N]         ... N times each, and say whether every outcome was the same
     lab list                 the catalogue, one line each (faults, kernel features here)
     lab catalogue            the catalogue as a Markdown table (the README's)
-    lab show NAME            a scenario's story, steps and expectations
+    lab show NAME            a scenario's story, steps and expectations (NAME or a file's path)
     lab show RUN_DIR         a run's TCP ladder as text
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
     lab compare PATH...      outcomes by kernel (or machine) from result files; exit 1 if any disagrees
@@ -43,7 +44,7 @@ def cmd_run(args, console):
     from lab.backends import get_backend
     from lab.reports import result as result_file, terminal
 
-    scenarios = [loader.load(loader.path_for(name)) for name in args.names]
+    scenarios = [loader.load(loader.find(name)) for name in args.names]
     all_good = True
     with console.status(f"setting up the {args.backend} backend") as status:
         backend = get_backend(args.backend, say=console.print)
@@ -153,7 +154,7 @@ def cmd_show(args, console):
         record = ladder.load_record(args.name)
         print(ladder.text(record, include_noise=args.all))
         return 0
-    s = loader.load(loader.path_for(args.name))
+    s = loader.load(loader.find(args.name))
     console.print(f"[bold]{s.name}[/bold] — {s.summary}\n")
     console.print(s.story + "\n", highlight=False)
     for step in s.steps:
@@ -215,7 +216,7 @@ def parser():
                         "(root; default: $LAB_BACKEND or docker)")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios and print their verdicts")
-    run.add_argument("names", nargs="+", metavar="NAME")
+    run.add_argument("names", nargs="+", metavar="NAME", help="a catalogue name, or the path of a scenario file")
     run.add_argument("--out", type=Path, default=RUNS, help="where run directories go")
     run.add_argument("--repeat", type=repeat_count, default=1, metavar="N",
                      help="run each scenario N times and report whether every outcome was the same")
@@ -225,7 +226,7 @@ def parser():
     listing.set_defaults(fn=cmd_list)
     sub.add_parser("catalogue", help="the catalogue as a Markdown table").set_defaults(fn=cmd_catalogue)
     show = sub.add_parser("show", help="a scenario's story, steps and expectations; or a run's ladder")
-    show.add_argument("name", metavar="NAME|RUN_DIR")
+    show.add_argument("name", metavar="NAME|FILE|RUN_DIR")
     show.add_argument("--all", action="store_true", help="with RUN_DIR: also ARP")
     show.set_defaults(fn=cmd_show)
     report = sub.add_parser("report", help="write RUN_DIR/report.html: story, verdict and the TCP ladder")

@@ -1,6 +1,7 @@
 """pytest collects scenarios/*.yaml: one test item per scenario and backend.
 
     pytest scenarios/                       the catalogue, one item each
+    pytest path/to/my-scenario.yaml         a scenario file of your own
     pytest scenarios/ --junitxml=out.xml    with kernel, backend and pcap path as properties
 
 After a serial session, runs/index.html links each run's report.html and
@@ -38,6 +39,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.stash[RUN_DIRS] = []
+    # scenario items carry this mark; said here too for a repository whose own pytest config does not
+    config.addinivalue_line("markers", "docker: needs a running Docker engine")
 
 
 def pytest_sessionfinish(session):
@@ -48,7 +51,8 @@ def pytest_sessionfinish(session):
 
 
 def pytest_collect_file(parent, file_path):
-    if file_path.suffix == ".yaml" and file_path.parent.name == "scenarios":
+    """The catalogue's files, and any YAML file named on the command line (a team's own scenario)."""
+    if file_path.suffix == ".yaml" and (file_path.parent.name == "scenarios" or parent.session.isinitpath(file_path)):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 

@@ -3,6 +3,13 @@
 YAML is read with the safe loader only: a scenario is data, naming the
 agent's calls and the declared faults, and can run nothing else.
 
+The schema (generated from the step kinds' declarations, see kinds.py)
+checks each step's keys and values; a refused step is explained in its
+kind's words ("call exit does not take 'port' (it takes: nothing)").
+What is left here is what a schema cannot see: names that must exist in
+the document (hosts, step ids, sockets), counts, the file's name.
+A scenario is a catalogue name (scenarios/NAME.yaml) or any file's path.
+
     >>> load_text("name: x\\n", "x.yaml")
     Traceback (most recent call last):
     ...

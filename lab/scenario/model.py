@@ -61,10 +61,10 @@ class Step:
     number: int                # 1-based, as shown to the user
     line: int                  # in the YAML file
     host: str
-    call: str | None = None    # listen, accept, connect, send, recv, shutdown, close, setsockopt, exit
-    wait: str | None = None    # state, acked, exit
-    fault: str | None = None   # kill, drop, reject, partition, rate, netem, stop, start, restart, pause, disconnect, heal
-    args: dict = field(default_factory=dict)
+    call: str | None = None    # a kind declared in lab/scenario/calls.py
+    wait: str | None = None    # likewise
+    fault: str | None = None   # a kind declared on a class in lab/faults/, or heal
+    args: dict = field(default_factory=dict)  # the arguments the kind declares, as given
     expect: Expect = Expect()
     id: str | None = None
     timeout: float = 5.0
