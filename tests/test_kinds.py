@@ -32,7 +32,7 @@ from lab.scenario.load import KINDS, load_text
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW_KIND = ROOT / "tests" / "data" / "faults" / "blackhole.py"
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def module_from(path):

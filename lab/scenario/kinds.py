@@ -2,8 +2,8 @@
 
 A kind is a call the host's agent makes, a wait on a condition, or a fault.
 Each is declared once, in its own file: calls and waits in
-lab/scenario/calls.py (the agents in lab/agents and lab/sockops.py implement
-them), each fault on its class in lab/faults/. The loader's rules and the
+lab/scenario/calls.py (every runtime's agent implements them; the Python
+one is lab/sockops.py), each fault on its class in lab/faults/. The loader's rules and the
 JSON Schema (lab/scenario/schema.py) are both generated from these
 declarations, so the schema refuses what the loader refuses.
 
@@ -12,8 +12,11 @@ A type is a JSON Schema fragment. A `title` names the type in messages
 names a host of the scenario: the loader checks that it exists, which the
 schema cannot (it knows no document's hosts).
 
-    >>> Kind("call", "close", "Close the socket.", (Arg("sock", SOCK),)).takes
-    ['sock']
+    >>> close = Kind("call", "close", "Close the socket.", (Arg("sock", SOCK),), outcome=True)
+    >>> close.takes, close.keys
+    (['sock'], ['host', 'id', 'timeout', 'call', 'expect', 'why', 'kernels', 'sock'])
+    >>> Kinds([close, Kind("wait", "acked", "Until all is acknowledged.")]).with_outcome()
+    'calls'
 """
 
 from dataclasses import dataclass
@@ -97,7 +100,7 @@ class Kinds:
 
     def with_outcome(self):
         """Who takes expect, as a user would say it: "calls and wait exit"."""
-        whole = [f for f in FAMILIES if all(k.outcome for k in self.all if k.family == f)]
+        whole = [f for f in FAMILIES if self.names(f) and all(k.outcome for k in self.all if k.family == f)]
         parts = [f"{f}s" for f in whole]
         parts += [f"{k.family} {k.name}" for k in self.all if k.outcome and k.family not in whole]
         return " and ".join(parts)
