@@ -8,6 +8,9 @@
 #   make nightly                     the catalogue on this host (Docker) and on KERNELS, compared
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
+#        (KILL=0.3: SIGKILL that share of runs at random points, `lab clean` after each)
+#   make killsweep KILLS=60          SIGKILL `make scenario`'s process group at seeded points, one
+#                                    `lab clean` each, a live run beside: what is left, at once and 10 s later
 #   make readme                      regenerate the README's catalogue table
 #   make schema                      regenerate lab/scenario/schema.json from the step kinds' declarations
 #   make clean                       remove what killed runs left, and runs/
@@ -23,13 +26,16 @@ NAME    ?= crash-reset
 REPEAT  ?= 1
 RUNS    ?= 20
 N       ?= 10
+KILL    ?= 0
+KILLS   ?= 60
 NAMES   ?= $(NAME)
 BACKEND ?= docker
+OUT     ?= runs
 KERNELS ?= 5.10 6.1 6.12 7.2
 NIGHTLY := runs/nightly
 APT     := $(SUDO) apt-get install -y -qq --no-install-recommends
 
-.PHONY: scenario scenarios test bench soak images mmdebstrap qemu matrix nightly readme browser tools clean distclean setup
+.PHONY: scenario scenarios test bench soak killsweep images mmdebstrap qemu matrix nightly readme browser tools clean distclean setup
 
 setup: $(STAMP) images
 
@@ -47,7 +53,7 @@ images: $(STAMP) mmdebstrap
 	@$(LAB) images
 
 scenario: setup tools
-	$(LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT)
+	$(LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT) --out $(OUT)
 
 scenarios: setup
 	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q
@@ -81,8 +87,11 @@ test: setup browser tools qemu
 bench: setup tools
 	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND)
 
-soak: setup
-	$(PY) tests/soak.py -n $(N)
+soak: setup tools
+	$(PY) tests/soak.py -n $(N) --kill $(KILL) --backend $(BACKEND)
+
+killsweep: setup tools
+	$(PY) tests/killsweep.py --backend $(BACKEND) --kills $(KILLS)
 
 # Editors validate scenarios against it; tests/test_kinds.py fails when it is stale.
 .PHONY: schema

@@ -1,3 +1,8 @@
-from lab.cli import main
+"""`python -m lab`: the CLI; a Ctrl-C while Python is still importing it ends quietly too."""
+
+try:
+    from lab.cli import main
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

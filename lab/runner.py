@@ -220,10 +220,11 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
     progress("checking images")
     backend.ensure_images()
     lap("images")
-    progress("starting hosts")
-    with deferred_interrupts():
-        deployment = backend.up(topology(scenario, run_id))  # removes what it made if it fails
+    deployment = None
     try:
+        progress("starting hosts")
+        with deferred_interrupts():  # a Ctrl-C meanwhile is raised at its end, inside this try
+            deployment = backend.up(topology(scenario, run_id))  # removes what it made if it fails
         hosts = deployment.hosts
         with deferred_interrupts():
             route_through_routers(scenario, hosts)
@@ -250,7 +251,8 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
     finally:
         progress("tearing down")
         with deferred_interrupts():
-            backend.down(deployment)
+            if deployment is not None:
+                backend.down(deployment)
         lap("teardown")
     known = set(addresses.values())
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}

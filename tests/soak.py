@@ -1,68 +1,78 @@
-"""Soak benchmark: the whole catalogue N times back to back (or: make soak N=10).
+"""Soak benchmark: the whole catalogue N times back to back (or: make soak N=10 [KILL=0.3]).
 
-Each round runs every scenario once through `lab run` (one process, as
-`make scenarios` would), then prints the round's time, how many outcomes
-(per step and per packet rule) changed against round 1, and what the round
-left on the engine. The last line sums them up. It prints figures; it
+Each round runs every scenario once, each as its own `lab run` (as `make
+scenario` would). With --kill P, each run is instead, with probability P,
+started through `make scenario` and SIGKILLed with its process group at a
+random point, then one `lab clean` runs at once (tests/killsweep.py). Each
+round prints its time, how many of the runs not killed changed outcome
+(per step and per packet rule) against the first uninterrupted run of the
+same scenario, and what dead runs left (containers, networks, namespaces,
+programs, leases). The last line sums them up. It prints figures; it
 asserts nothing.
 """
 
 import argparse
 import json
+import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from killsweep import ROOT, Sweep, lab
 
 
-def leftovers():
-    count = 0
-    for what in (["ps", "-aq"], ["network", "ls", "-q"]):
-        out = subprocess.run(["docker", *what, "--filter", "label=tcp-fault-lab.run"], capture_output=True, text=True)
-        count += len(out.stdout.split())
-    return count
-
-
-def outcomes(out):
-    """{scenario: (status, step outcomes, rule counts)} of one round."""
-    found = {}
+def outcome(out):
+    """(status, step outcomes, rule results) of the one run in out, or None if it wrote none."""
     for path in Path(out).glob("*/result.json"):
-        r = json.loads(path.read_text())
-        v = r.get("verdict", {})
-        found[r["scenario"]["name"]] = (v.get("status", "incomplete"),
-                                        tuple(str(s["observed"]) for s in v.get("steps", [])),
-                                        tuple(rule["passed"] for rule in v.get("rules", [])))
-    return found
+        v = json.loads(path.read_text()).get("verdict", {})
+        return (v.get("status", "incomplete"), tuple(str(s["observed"]) for s in v.get("steps", [])),
+                tuple(rule["passed"] for rule in v.get("rules", [])))
+    return None
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-n", type=int, default=10, help="rounds (default 10)")
+    p.add_argument("--kill", type=float, default=0.0, help="share of runs to SIGKILL (default 0)")
+    p.add_argument("--backend", default="docker", choices=("docker", "netns"))
     args = p.parse_args()
-    names = subprocess.run([sys.executable, "-m", "lab", "catalogue"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout
-    names = [line.split("`")[1] for line in names.splitlines()[2:]]
-    first, changes, left, times = None, 0, 0, []
+    names = [line.split("`")[1] for line in lab("catalogue", check=True).stdout.splitlines()[2:]]
+    sweep = Sweep(args.backend, 0)
+    if args.backend == "docker":
+        import docker
+        sweep.client = docker.from_env()
+    if args.kill:
+        sweep.become_subreaper()
+    rng = random.Random("soak")
+    first, changes, left, killed_total, times = {}, 0, 0, 0, []
     for round_no in range(1, args.n + 1):
-        with tempfile.TemporaryDirectory() as out:
-            t = time.monotonic()
-            subprocess.run([sys.executable, "-m", "lab", "run", *names, "--out", out], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times.append(time.monotonic() - t)
-            this = outcomes(out)
-        first = first or this
-        changed = sum(this.get(name) != first.get(name) for name in names)
-        round_left = leftovers()
-        changes, left = changes + changed, left + round_left
-        statuses = [s for s, _, _ in this.values()]
+        t, changed, killed, statuses = time.monotonic(), [], 0, []
+        for name in names:
+            with tempfile.TemporaryDirectory() as out:
+                if rng.random() < args.kill:
+                    sweep.kill_one(name, rng.uniform(0.3, 4.5), out)
+                    lab("clean")
+                    sweep.reap()
+                    killed += 1
+                    continue
+                subprocess.run([sys.executable, "-m", "lab", "--backend", args.backend, "run", name, "--out", out],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                this = outcome(out)
+            statuses.append(this[0] if this else "incomplete")
+            first.setdefault(name, this)
+            if this != first[name]:
+                changed.append(name)
+        times.append(time.monotonic() - t)
+        round_left = len(sweep.leftovers())
+        changes, left, killed_total = changes + len(changed), left + round_left, killed_total + killed
         print(f"round {round_no:>3}: {times[-1]:6.1f} s  {statuses.count('passed')} passed, "
-              f"{statuses.count('skipped')} skipped, {statuses.count('failed')} failed; "
-              f"{changed} scenarios changed; {round_left} objects left", flush=True)
-    print(f"{args.n} rounds of {len(names)} scenarios: {changes} verdict changes, {left} leftovers, "
-          f"{min(times):.1f}-{max(times):.1f} s per round")
+              f"{statuses.count('skipped')} skipped, {statuses.count('failed')} failed, {killed} killed; "
+              f"{len(changed)} verdict changes{' (' + ', '.join(changed) + ')' if changed else ''}; "
+              f"{round_left} objects left", flush=True)
+    print(f"{args.n} rounds of {len(names)} scenarios on {args.backend}, {killed_total} runs killed: "
+          f"{changes} verdict changes, {left} leftovers, {min(times):.1f}-{max(times):.1f} s per round")
 
 
 if __name__ == "__main__":

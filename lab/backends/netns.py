@@ -55,7 +55,8 @@ NETNS_DIR = Path("/run/netns")
 PREFIX = "tfl-"
 SUBNET = ipaddress.ip_network("10.213.0.0/24")
 SOCKOPS = Path(__file__).resolve().parents[1] / "sockops.py"
-NAME = re.compile(r"^tfl-(?P<run>\d{10}-[0-9a-f]{6})-(?P<host>.+)$")
+# an older lab named its objects tfl-<run>-p<pid>-<host>: not ours to judge, so never matched
+NAME = re.compile(r"^tfl-(?P<run>\d{10}-[0-9a-f]{6})-(?!p\d+-)(?P<host>.+)$")
 NO_IPV6 = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 # Docker's settings in every container's namespace: any port, and ICMP echo sockets, without a capability
 UNPRIVILEGED = {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
