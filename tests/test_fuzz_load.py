@@ -9,14 +9,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lab.errors import ScenarioError
-from lab.scenario.load import load_text
+from lab.scenario.load import KINDS, load_text
 from lab.scenario.model import Scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 DOCS = [yaml.safe_load(p.read_text()) for p in SCENARIOS]
-FIELD_WORDS = ["host", "call", "wait", "fault", "expect", "sock", "to", "port", "bytes", "state", "why",
-               "kernels", "range", "from", "flags", "after", "count", "min", "max", "icmp", "of", "peer",
-               "server", "client", "router", "EOF", "ok", "EPIPE", "SIGPIPE", "CLOSE", "RST", "SYN"]
+FIELD_WORDS = sorted({"host", "call", "wait", "fault", "expect", "why", "kernels", "range", "from", "flags",
+                      "after", "count", "min", "max", "icmp", "server", "client", "router", "EOF", "ok", "EPIPE",
+                      "SIGPIPE", "CLOSE", "RST", "SYN"}
+                     | {k.name for k in KINDS.all} | {a.name for k in KINDS.all for a in k.args})
 SETTINGS = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.floats(allow_nan=False),
