@@ -28,7 +28,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from lab.errors import LabError, SetupError
+from lab.errors import LabError, SetupError, StepTimeout
 from lab.scenario import load as loader
 
 
@@ -40,9 +40,9 @@ def interrupt_on_sigterm():
 
 
 def cmd_run(args, console):
-    from lab import runner, stability
+    from lab import recording, stability
     from lab.backends import get_backend
-    from lab.reports import result as result_file, terminal
+    from lab.reports import terminal
 
     scenarios = [loader.load(loader.find(name)) for name in args.names]
     all_good = True
@@ -52,11 +52,8 @@ def cmd_run(args, console):
             runs = []
             for i in range(args.repeat):
                 counter = f" (run {i + 1}/{args.repeat})" if args.repeat > 1 else ""
-                run_id = runner.new_run_id()
-                directory = result_file.open_run(args.out, scenario, run_id)
-                res = runner.run(scenario, backend, run_id=run_id,
-                                 progress=lambda msg: status.update(f"{scenario.name}{counter}: {msg}"))
-                result_file.write(res, directory)
+                res = recording.run_recorded(scenario, backend, args.out,
+                                             progress=lambda msg: status.update(f"{scenario.name}{counter}: {msg}"))
                 runs.append(res)
                 all_good &= res.verdict.passed or bool(res.skipped)  # a skip names what is missing
             status.stop()
@@ -100,13 +97,9 @@ def probe_features(features, args):
     from lab.backends import get_backend
     from lab.backends.base import HostSpec, Topology
     backend = get_backend(args.backend)
-    with runner.deferred_interrupts():
-        deployment = backend.up(Topology(runner.new_run_id(), (HostSpec("probe", caps=("NET_ADMIN",), captured=False),)))
-    try:
+    probe = Topology(runner.new_run_id(), (HostSpec("probe", caps=("NET_ADMIN",), captured=False),))
+    with runner.deployed(backend, probe) as deployment:
         return {f: probes.check(deployment.hosts["probe"], f) for f in sorted(features)}
-    finally:
-        with runner.deferred_interrupts():
-            backend.down(deployment)
 
 
 def cmd_compare(args, console):
@@ -263,6 +256,9 @@ def main(argv=None):
     interrupt_on_sigterm()
     try:
         return args.fn(args, console)
+    except StepTimeout as exc:  # a set-up wait ran out (a capture that never listened): the run failed
+        print(f"lab: the run failed: {exc}", file=sys.stderr)
+        return 1
     except LabError as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 2

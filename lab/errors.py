@@ -3,7 +3,7 @@
     LabError
     ├── ScenarioError    bad input: a scenario file, a name, a CLI argument (exit 2)
     ├── SetupError       the user's environment: engine unreachable, build failed (exit 2)
-    ├── StepTimeout      a step did not finish before its deadline (recorded, never raised to the user)
+    ├── StepTimeout      a deadline ran out: in a step, its TIMEOUT outcome; in set-up, a failed run (exit 1)
     ├── HostGone         a host is stopped or removed: nothing can run in it (a revert's "already gone")
     └── FaultError       a host refused to apply or undo a fault (a step's ERROR; unhealed faults fail the run)
 

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from lab import runner
+from lab import recording, runner
 from lab.errors import ScenarioError, SetupError
 from lab.record import RunRecord
 from lab.reports import catalogue as catalogue_report, ladder, result as result_file, terminal
+from lab.scenario.load import load
 
 RUN_DIRS = pytest.StashKey[list]()
-from lab.scenario.load import load
 
 
 def pytest_addoption(parser):
@@ -90,13 +90,9 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self):
         backend = require_engine(self.config.getoption("lab_backend"))
-        run_id = runner.new_run_id()
-        directory = result_file.open_run(Path(self.config.getoption("lab_out")), self.scenario, run_id)
-        res = runner.run(self.scenario, backend, run_id=run_id)
-        result_file.write(res, directory)
+        res = recording.run_recorded(self.scenario, backend, Path(self.config.getoption("lab_out")))
+        directory = res.directory
         self.config.stash[RUN_DIRS].append(directory)
-        if not res.skipped:
-            ladder.write_report(directory)
         self.user_properties += [
             ("kernel", res.env["kernel"]), ("backend", res.env["backend"]), ("run_dir", str(directory)),
             *[(f"pcap_{host}", str(directory / f"{host}.pcap")) for host in res.pcaps],

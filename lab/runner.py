@@ -55,6 +55,23 @@ def deferred_interrupts():
         raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def deployed(backend, topology, on_teardown=lambda: None):
+    """The topology up for the block, and down after it, whatever ends the block.
+    Neither up nor down is cut in half by Ctrl-C: one that comes meanwhile is
+    raised when they finish, and down still runs."""
+    deployment = None
+    try:
+        with deferred_interrupts():
+            deployment = backend.up(topology)  # removes what it made if it fails
+        yield deployment
+    finally:
+        on_teardown()
+        with deferred_interrupts():
+            if deployment is not None:
+                backend.down(deployment)
+
+
 @dataclass
 class RunResult:
     scenario: object
@@ -220,11 +237,8 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
     progress("checking images")
     backend.ensure_images()
     lap("images")
-    deployment = None
-    try:
-        progress("starting hosts")
-        with deferred_interrupts():  # a Ctrl-C meanwhile is raised at its end, inside this try
-            deployment = backend.up(topology(scenario, run_id))  # removes what it made if it fails
+    progress("starting hosts")
+    with deployed(backend, topology(scenario, run_id), lambda: progress("tearing down")) as deployment:
         hosts = deployment.hosts
         with deferred_interrupts():
             route_through_routers(scenario, hosts)
@@ -248,12 +262,7 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
         lap("capture")
         addresses = {name: host.address for name, host in hosts.items()}
         env = {**backend.describe(), "machine": platform.node()}
-    finally:
-        progress("tearing down")
-        with deferred_interrupts():
-            if deployment is not None:
-                backend.down(deployment)
-        lap("teardown")
+    lap("teardown")
     known = set(addresses.values())
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}
     judged = verdict.judge(scenario, parse_version(env["kernel"]), observations, segments, addresses)
