@@ -7,6 +7,9 @@ closes their sockets as for any dying program: a FIN (or an RST over unread
 data) goes out before the host is gone. A silent disappearance is
 `disconnect` first, then stop or restart."""
 
+import contextlib
+
+from lab.errors import HostGone
 from lab.faults.base import Fault, FaultRecord
 
 
@@ -47,7 +50,8 @@ class Pause(Fault):
         return FaultRecord("pause", ctx.host.name, "processes frozen; the kernel still answers")
 
     def revert(self, ctx):
-        ctx.host.unpause()
+        with contextlib.suppress(HostGone):  # stopped meanwhile: nothing is frozen any more
+            ctx.host.unpause()
 
 
 class Disconnect(Fault):
@@ -58,4 +62,5 @@ class Disconnect(Fault):
         return FaultRecord("disconnect", ctx.host.name, "unplugged from the lab network")
 
     def revert(self, ctx):
-        ctx.host.reconnect()
+        with contextlib.suppress(HostGone):  # stopped meanwhile: its next start plugs it in
+            ctx.host.reconnect()

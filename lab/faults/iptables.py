@@ -7,13 +7,14 @@ retransmitted on the wire), not loss. Each rule carries a comment with the
 run and step, and revert deletes exactly the rules apply added.
 """
 
-from lab.faults.base import Fault, FaultRecord
+from lab.faults.base import Fault, FaultRecord, command, undo, undo_all
 from lab.scenario.kinds import BOOL, HOST, PORT, Arg
 
 REJECT_WITH = ("tcp-reset", "icmp-port-unreachable", "icmp-host-unreachable",
                "icmp-net-unreachable", "icmp-admin-prohibited")
 MATCH = (Arg("peer", HOST, "Only traffic from this host."), Arg("port", PORT, "Only traffic to this port."),
          Arg("syn", BOOL, "Only connection-opening SYNs."))
+RULE_GONE = ("does a matching rule exist",)  # what `iptables -D` says of a rule no longer there
 
 
 def match(peer_address=None, port=None, syn=False):
@@ -37,16 +38,14 @@ class Rules(Fault):
     def insert(self, ctx, host, rule):
         chain = "FORWARD" if host.router else "INPUT"
         rule = rule + ["-m", "comment", "--comment", ctx.tag]
-        done = host.exec(["iptables", "-I", chain, "1", *rule])
-        if not done.succeeded:
-            raise RuntimeError(f"iptables on {host.name}: {done.stderr.strip()}")
+        command(host, ["iptables", "-I", chain, "1", *rule])
         self.added.append((host, chain, rule))
         return f"{chain} " + " ".join(rule[:-4])
 
     def revert(self, ctx):
-        while self.added:
-            host, chain, rule = self.added.pop()
-            host.exec(["iptables", "-D", chain, *rule])  # an already-removed rule is fine
+        added, self.added = self.added[::-1], []
+        undo_all(lambda host=host, chain=chain, rule=rule: undo(host, ["iptables", "-D", chain, *rule], RULE_GONE)
+                 for host, chain, rule in added)
 
 
 class Drop(Rules):

@@ -1,0 +1,82 @@
+"""A revert tolerates exactly "already gone" (the answers recorded below, from the
+host image's iptables 1.8.9 (nf_tables) and iproute2), and a failed one stops none
+of the others. No Docker: a host that answers from a script."""
+
+import pytest
+
+from lab.backends.base import ExecResult
+from lab.errors import FaultError, HostGone
+from lab.faults.base import FaultContext
+from lab.faults.iptables import Drop, Partition
+from lab.faults.tc import Rate
+
+RULE_GONE = "iptables: Bad rule (does a matching rule exist in that chain?).\n"   # rc 1
+QDISC_DEFAULT = "Error: Cannot delete qdisc with handle of zero.\n"               # rc 2
+NO_ETH0 = 'Cannot find device "eth0"\n'                                           # rc 1
+
+
+class ScriptedHost:
+    """Answers each command by its first word and verb; remembers what it was asked."""
+
+    def __init__(self, name, answers=None, gone=False):
+        self.name, self.address, self.router = name, f"10.0.0.{len(name)}", False
+        self.answers, self.gone, self.asked = answers or {}, gone, []
+
+    def exec(self, argv):
+        if self.gone:
+            raise HostGone(f"{self.name} is stopped")
+        self.asked.append(argv)
+        return self.answers.get((argv[0], argv[1]), ExecResult(0, ""))
+
+
+def applied(fault, host, hosts=None):
+    ctx = FaultContext(host=host, agent=None, hosts=hosts or {host.name: host}, tag="tfl-test")
+    fault.apply(ctx)
+    return ctx
+
+
+def test_a_rule_already_gone_is_fine():
+    host = ScriptedHost("server")
+    fault = Drop()
+    ctx = applied(fault, host)
+    host.answers[("iptables", "-D")] = ExecResult(1, "", RULE_GONE)
+    fault.revert(ctx)
+    assert host.asked[-1][:2] == ["iptables", "-D"]
+
+
+def test_any_other_answer_is_a_fault_error():
+    host = ScriptedHost("server")
+    fault = Drop()
+    ctx = applied(fault, host)
+    host.answers[("iptables", "-D")] = ExecResult(2, "", "iptables v1.8.9 (nf_tables): unknown option\n")
+    with pytest.raises(FaultError, match="unknown option"):
+        fault.revert(ctx)
+
+
+@pytest.mark.parametrize("stderr", [QDISC_DEFAULT, NO_ETH0], ids=["default-qdisc", "unplugged"])
+def test_a_qdisc_already_gone_is_fine(stderr):
+    host = ScriptedHost("client")
+    fault = Rate(rate="1mbit")
+    ctx = applied(fault, host)
+    host.answers[("tc", "qdisc")] = ExecResult(2, "", stderr)
+    fault.revert(ctx)
+
+
+def test_a_stopped_host_took_its_rules_with_it():
+    host = ScriptedHost("server")
+    fault = Drop()
+    ctx = applied(fault, host)
+    host.gone = True
+    fault.revert(ctx)
+
+
+def test_a_failed_revert_is_named_and_the_other_host_is_still_reverted():
+    a, b = ScriptedHost("a"), ScriptedHost("bb")
+    fault = Partition(peer="bb")
+    ctx = applied(fault, a, {"a": a, "bb": b})
+    a.answers[("iptables", "-D")] = ExecResult(4, "", "iptables: Resource temporarily unavailable.\n")
+    with pytest.raises(FaultError, match=r"on a: iptables: Resource temporarily unavailable"):
+        fault.revert(ctx)
+    assert b.asked[-1][:2] == ["iptables", "-D"], "the rule on the other host was still deleted"
+    fault.revert(ctx)  # safe twice: nothing is left to undo, nothing is asked again
+    assert sum(argv[:2] == ["iptables", "-D"] for argv in a.asked + b.asked) == 2
