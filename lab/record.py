@@ -71,6 +71,13 @@ def connections(observations, step_hosts, addresses):
     return tuple(found)
 
 
+class WithPackets:
+    """A rule's or an evidence link's fields for result.json: its packet summaries as a list."""
+
+    def as_dict(self):
+        return {**self.__dict__, "packets": list(self.packets)}
+
+
 @dataclass(frozen=True)
 class StepVerdict:
     number: int
@@ -91,7 +98,7 @@ class StepVerdict:
 
 
 @dataclass(frozen=True)
-class RuleVerdict:
+class RuleVerdict(WithPackets):
     text: str
     wanted: str
     seen_at: str | None
@@ -100,12 +107,9 @@ class RuleVerdict:
     why: str
     passed: bool
 
-    def as_dict(self):
-        return {**self.__dict__, "packets": list(self.packets)}
-
 
 @dataclass(frozen=True)
-class Evidence:
+class Evidence(WithPackets):
     step: int
     outcome: object
     explained: bool
@@ -116,9 +120,6 @@ class Evidence:
     @property
     def key(self):
         return f"evidence for step {self.step}"
-
-    def as_dict(self):
-        return {**self.__dict__, "packets": list(self.packets)}
 
 
 @dataclass(frozen=True)

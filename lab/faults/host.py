@@ -26,6 +26,7 @@ class Stop(Fault):
 class Start(Fault):
     """Start a stopped host again, at the same address."""
     kind = "start"
+
     def apply(self, ctx):
         ctx.host.start()
         return FaultRecord("start", ctx.host.name, f"started again at {ctx.host.address}")
@@ -42,25 +43,25 @@ class Restart(Fault):
         return FaultRecord("restart", ctx.host.name, f"restarted at {ctx.host.address}: all socket state lost")
 
 
-class Pause(Fault):
+class Toggle(Fault):
+    """A host state that heal (or the end of the run) switches back: apply calls the
+    host's `on`, revert its `off`; a host stopped meanwhile has nothing to switch back."""
+    on = off = done = ""
+
+    def apply(self, ctx):
+        getattr(ctx.host, self.on)()
+        return FaultRecord(self.kind, ctx.host.name, self.done)
+
+    def revert(self, ctx):
+        with contextlib.suppress(HostGone):
+            getattr(ctx.host, self.off)()
+
+
+class Pause(Toggle):
     """Freeze the host's programs; its kernel still answers. Heal to thaw them."""
-    kind = "pause"
-    def apply(self, ctx):
-        ctx.host.pause()
-        return FaultRecord("pause", ctx.host.name, "processes frozen; the kernel still answers")
-
-    def revert(self, ctx):
-        with contextlib.suppress(HostGone):  # stopped meanwhile: nothing is frozen any more
-            ctx.host.unpause()
+    kind, on, off, done = "pause", "pause", "unpause", "processes frozen; the kernel still answers"
 
 
-class Disconnect(Fault):
+class Disconnect(Toggle):
     """Unplug the host from the lab network; heal to plug it back."""
-    kind = "disconnect"
-    def apply(self, ctx):
-        ctx.host.disconnect()
-        return FaultRecord("disconnect", ctx.host.name, "unplugged from the lab network")
-
-    def revert(self, ctx):
-        with contextlib.suppress(HostGone):  # stopped meanwhile: its next start plugs it in
-            ctx.host.reconnect()
+    kind, on, off, done = "disconnect", "disconnect", "reconnect", "unplugged from the lab network"
