@@ -141,29 +141,13 @@ def cmd_report(args, console):
 
 
 def cmd_show(args, console):
-    from lab.verdict import describe
     if Path(args.name).is_dir():  # a run directory: its ladder
         from lab.reports import ladder
         record = ladder.load_record(args.name)
         print(ladder.text(record, include_noise=args.all))
         return 0
-    s = loader.load(loader.find(args.name))
-    console.print(f"[bold]{s.name}[/bold] — {s.summary}\n")
-    console.print(s.story + "\n", highlight=False)
-    for step in s.steps:
-        expected = " or ".join(map(str, step.expect.outcomes))
-        console.print(f"{step.number:>3}. {step.host:<8} {describe(step):<40} → {expected}", highlight=False)
-        if step.expect.why:
-            console.print(f"       [dim]{step.expect.why}[/dim]")
-        for k in step.expect.kernels:
-            console.print(f"       kernel {k.range}: {' or '.join(map(str, k.outcomes))}  [dim]{k.why}[/dim]",
-                          highlight=False)
-    console.print("\nOn the wire:")
-    for r in s.packets:
-        console.print(f"  {r.text}: {r.wanted}  [dim]{r.why}[/dim]", highlight=False)
-        for k in r.kernels:
-            console.print(f"    kernel {k.range}: {k.wanted}  [dim]{k.why}[/dim]",
-                          highlight=False)
+    from lab.reports import terminal
+    terminal.show_scenario(loader.load(loader.find(args.name)), console)
     return 0
 
 

@@ -7,6 +7,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lab.verdict import describe
+
 PASS, FAIL = Text("pass", style="bold green"), Text("FAIL", style="bold red")
 
 
@@ -147,3 +149,23 @@ def show_kernel_runs(runs, console):
                       *(f"{t:.1f}" if t is not None else "—" for t in (k.boot_seconds, k.catalogue_seconds)),
                       *(str(k.verdicts[v]) for v in ("passed", "failed", "skipped")))
     console.print(table)
+
+
+def show_scenario(s, console):
+    """A scenario as `lab show` prints it: its story, each step with what it expects and
+    why (and per kernel where kernels differ), and the packet rules."""
+    console.print(f"[bold]{s.name}[/bold] — {s.summary}\n")
+    console.print(s.story + "\n", highlight=False)
+    for step in s.steps:
+        expected = " or ".join(map(str, step.expect.outcomes))
+        console.print(f"{step.number:>3}. {step.host:<8} {describe(step):<40} → {expected}", highlight=False)
+        if step.expect.why:
+            console.print(f"       [dim]{step.expect.why}[/dim]")
+        for k in step.expect.kernels:
+            console.print(f"       kernel {k.range}: {' or '.join(map(str, k.outcomes))}  [dim]{k.why}[/dim]",
+                          highlight=False)
+    console.print("\nOn the wire:")
+    for r in s.packets:
+        console.print(f"  {r.text}: {r.wanted}  [dim]{r.why}[/dim]", highlight=False)
+        for k in r.kernels:
+            console.print(f"    kernel {k.range}: {k.wanted}  [dim]{k.why}[/dim]", highlight=False)
