@@ -18,12 +18,13 @@ namespace in which all of the machine's file system is read-only, but the
 run's capture folder in the captures' view (mountview.py).
 
 Why this way: setpriv is util-linux, there wherever nsenter is, and costs
-one exec (about a millisecond) per program. A mount namespace per program
-would cost a remount of every mount each time; two per run, made once in
-`up` and held by file descriptors, cost about 30 ms per run and nothing per
-program but nsenter's setns, and leave nothing to clean (a killed lab's
-descriptors close with it). Another uid instead of root would change what
-the programs see (tcpdump could not `-Z root`; files' owners differ).
+one exec per program (about 1 ms here). A mount namespace per program
+would cost a remount of every mount each time (`unshare` and one `mount`
+each: 5 ms a mount); two per run, made by one helper (about 30 ms) while
+the lab builds the run's network and held by file descriptors, cost no
+program more than nsenter's setns, and leave nothing to clean (a killed
+lab's descriptors close with it). Another uid instead of root would change
+what the programs see (tcpdump could not `-Z root`; files' owners differ).
 
 What Docker gives and this does not: its seccomp profile (setpriv 2.38 has
 none), and a writable file system of the container's own (no program of
@@ -105,45 +106,59 @@ def privileges(name, template):
     return frozenset(template.get("cap_add", ())), NO_NEW_PRIVS in template.get("security_opt", ())
 
 
-def open_views(capture_folder):
-    """{role: descriptor of its mount namespace}: the hosts' view, then the captures'."""
-    helper = subprocess.Popen([sys.executable, "-I", "-S", str(MOUNTVIEW), "-", str(capture_folder)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    fds = {}
-    try:
-        for role in ("host", "capture"):
-            if helper.stdout.readline() != b"ready\n":
-                raise SetupError(f"cannot make the {role}s' read-only view: {helper.stderr.read().decode().strip()}")
-            fds[role] = os.open(f"/proc/{helper.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-            helper.stdin.write(b"\n")
-            helper.stdin.flush()
-    except BaseException:
-        for fd in fds.values():
-            os.close(fd)
-        raise
-    finally:
-        helper.stdin.close()
-        helper.wait()
-    return fds
-
-
 class Confinement:
-    """One run's views, and the argv that starts a program in a role, in a host's namespace."""
+    """One run's views, and the argv that starts a program in a role, in a host's namespace.
+
+    The helper that makes the views starts here and is waited for at the first
+    program, so it works while the lab builds the run's network (the lab's own
+    set-up is not confined)."""
 
     def __init__(self, capture_folder):
         host, capture = compose_templates()[:2]
         self.roles = {"host": privileges("host", host), "capture": privileges("capture", capture)}
-        self.fds = open_views(capture_folder)
+        self.helper = subprocess.Popen([sys.executable, "-I", "-S", str(MOUNTVIEW), "-", str(capture_folder)],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.fds = {}
+        self.lock = threading.Lock()  # captures start in parallel
+
+    def view(self, role):
+        """The descriptor of a role's view."""
+        with self.lock:
+            if not self.fds:
+                self.fds = self._open_views()
+            return self.fds[role]
+
+    def _open_views(self):
+        """Open each view the helper has made, while it waits: the hosts', then the captures'."""
+        fds = {}
+        try:
+            for role in ("host", "capture"):
+                if self.helper.stdout.readline() != b"ready\n":
+                    raise SetupError(f"cannot make the {role}s' read-only view: "
+                                     f"{self.helper.stderr.read().decode().strip()}")
+                fds[role] = os.open(f"/proc/{self.helper.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+                self.helper.stdin.write(b"\n")
+                self.helper.stdin.flush()
+        except BaseException:
+            for fd in fds.values():
+                os.close(fd)
+            raise
+        return fds
 
     def argv(self, netns, argv, role="host", caps=()):
         """nsenter opens the view through our descriptor's /proc path, so the program inherits none."""
         base, no_new_privs = self.roles[role]
         keep = "".join(f",+{cap.lower()}" for cap in sorted(base | set(caps)))
-        return ["nsenter", f"--net={netns}", f"--mount=/proc/{os.getpid()}/fd/{self.fds[role]}", "--",
+        return ["nsenter", f"--net={netns}", f"--mount=/proc/{os.getpid()}/fd/{self.view(role)}", "--",
                 "setpriv", *(["--no-new-privs"] if no_new_privs else []), "--inh-caps=-all",
                 f"--bounding-set=-all{keep}", "--", *argv]
 
     def close(self):
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds = {}
+        """Let the views go (each lives on while a program runs in it); the helper ends at end of input."""
+        with self.lock:
+            for pipe in (self.helper.stdin, self.helper.stdout, self.helper.stderr):
+                pipe.close()
+            self.helper.wait()
+            for fd in self.fds.values():
+                os.close(fd)
+            self.fds = {}

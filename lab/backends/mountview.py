@@ -76,4 +76,7 @@ def main(folders):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except OSError as exc:
+        sys.exit(str(exc))  # one line, for confine.py's error
