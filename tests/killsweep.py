@@ -81,9 +81,12 @@ def netns_leftovers():
 
 
 def machine_network(live_words):
-    """The machine's links, addresses, routes and firewall, less lines naming a live run's network."""
+    """The machine's links, addresses, routes and firewall, less lines naming a network that
+    exists (live_words() before and after the reading: a live run may make one meanwhile)."""
     commands = (["ip", "-o", "link"], ["ip", "-o", "addr"], ["ip", "route"], ["iptables-save"])
+    before = live_words()
     lines = [line for c in commands for line in subprocess.run(c, capture_output=True, text=True).stdout.splitlines()]
+    live_words = (*before, *live_words())
     return sorted(re.sub(r"\[\d+:\d+\]|@if\d+|\d+: ", "", line) for line in lines
                   if not line.startswith("#") and not any(w in line for w in live_words))
 
@@ -102,14 +105,18 @@ class Sweep:
         return found
 
     def live_words(self):
-        """What names the Docker networks that exist now (a live run's bridge, subnet, veths)."""
+        """What names the Docker networks that exist now: their bridges (docker0 too), subnets, and the
+        veths plugged into those bridges; only these lines are left out of the comparison."""
         if self.client is None:
             return ()
-        words = []
+        words = ["docker0"]
         for net in self.client.api.networks():
             words.append(f"br-{net['Id'][:12]}")
             words += [cfg["Subnet"] for cfg in (net.get("IPAM") or {}).get("Config") or [] if "Subnet" in cfg]
-        return (*words, "veth", "docker0")
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()
+        veths = [line.split(": ")[1].split("@")[0] for line in links
+                 if any(f"master {bridge} " in line for bridge in words)]
+        return (*words, *(f" {veth} " for veth in veths), *(f" {veth}@" for veth in veths))
 
     def follow_events(self, stop):
         events = self.client.events(decode=True, filters={"event": "create", "type": ["container", "network"]})
@@ -171,7 +178,7 @@ class Sweep:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
         LIVE_PIDS.add(live.pid)
         lab("clean")  # what earlier sessions left is not this sweep's to count
-        before = machine_network(self.live_words())
+        before = machine_network(self.live_words)
         rng = random.Random(f"{self.seed}-{self.backend}")
         rows = []
         try:
@@ -186,7 +193,7 @@ class Sweep:
                 self.reap()
                 time.sleep(10)
                 later = self.leftovers()
-                network_same = machine_network(self.live_words()) == before
+                network_same = machine_network(self.live_words) == before
                 late = [c for c in self.creates if c[0] > killed_at and any(r in c[2] for r in dead_runs)]
                 delay_s = max((c[0] - killed_at for c in late), default=None)
                 rows.append(dict(point=point, name=name, delay=delay, zombies=len(zombies), clean_rc=done.returncode,
