@@ -5,7 +5,9 @@
   lab's own kinds and for a new fault kind registered from one file
   (tests/data/faults/blackhole.py), which nothing else had to be told about;
 - the Python agent implements every call and wait it is sent, reading exactly
-  the declared arguments; each fault class takes exactly its declared arguments.
+  the declared arguments; each fault class takes exactly its declared arguments;
+- the fake backend (tests/fakes.py) applies and reverts the new kind in a run, and a
+  revert the host refuses is the run's unhealed fault.
 """
 
 import ast
@@ -22,7 +24,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fakes import FakeBackend, refused
 from lab import faults, sockops
+from lab import runner
 from lab.errors import ScenarioError
 from lab.scenario import kinds as kinds_module
 from lab.scenario import schema
@@ -250,3 +254,38 @@ def test_a_fault_class_takes_exactly_its_declared_arguments(cls):
     params = list(inspect.signature(cls).parameters)
     assert sorted(a.param or a.name for a in cls.args) == sorted(params)
     assert faults.kind_of(cls).doc, f"{cls.__name__} needs a docstring: it is the kind's doc"
+
+
+# the new kind runs: the fake backend applies and reverts it
+
+BLACKHOLE_RUN = BASE.replace("packets:\n  - {why: w}", """\
+  - {id: gone, host: client, fault: blackhole, peer: server}
+  - {host: client, fault: heal, of: gone}
+  - {id: refused, host: client, fault: blackhole, peer: server, route: prohibit}
+packets:
+  - {max: 0, why: the fake backend captures nothing}""")
+
+
+def run_blackhole(registered, on_exec=lambda call: None):
+    backend = FakeBackend(on_exec=on_exec)
+    res = runner.run(load_text(BLACKHOLE_RUN, "x.yaml", kinds=registered), backend)
+    return res, [line for line in backend.calls() if " ip route " in line]
+
+
+def test_the_fake_backend_applies_and_reverts_a_new_fault_kind(registered):
+    res, routes = run_blackhole(registered)
+    server = res.addresses["server"]
+    assert routes == [f"client: ip route add blackhole {server}/32", f"client: ip route del blackhole {server}/32",
+                      f"client: ip route add prohibit {server}/32",
+                      f"client: ip route del prohibit {server}/32"]  # still in place at the end
+    assert [o.outcome for o in res.observations] == ["ok"] * 5 and res.verdict.passed
+
+
+@pytest.mark.parametrize("said, fails", [("RTNETLINK answers: Operation not permitted", True),
+                                         ("RTNETLINK answers: No such process", False)])  # already gone
+def test_a_new_fault_kinds_failed_revert_is_reported(registered, said, fails):
+    res, routes = run_blackhole(registered, lambda call: refused(said) if call.argv[:3] == ("ip", "route", "del")
+                                else None)
+    assert len(routes) == 4
+    assert res.observations[3].outcome == ("ERROR" if fails else "ok")  # the heal
+    assert [line.split(":")[0] for line in res.verdict.unhealed] == (["step refused (blackhole)"] if fails else [])

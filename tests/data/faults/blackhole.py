@@ -6,8 +6,10 @@ A route on this host that swallows (or refuses) what it sends to `peer`: the pee
 is gone as far as this host can tell, and reachable again on revert.
 """
 
-from lab.faults.base import Fault, FaultRecord
+from lab.faults.base import Fault, FaultRecord, undo, undo_all
 from lab.scenario.kinds import HOST, Arg
+
+ROUTE_GONE = ("No such process",)  # what `ip route del` says of a route no longer there
 
 
 class Blackhole(Fault):
@@ -29,5 +31,5 @@ class Blackhole(Fault):
         return FaultRecord("blackhole", ctx.host.name, " ".join(route), ok=done.succeeded)
 
     def revert(self, ctx):
-        while self.added:
-            ctx.host.exec(["ip", "route", "del", *self.added.pop()])
+        added, self.added = self.added[::-1], []
+        undo_all(lambda route=route: undo(ctx.host, ["ip", "route", "del", *route], ROUTE_GONE) for route in added)
