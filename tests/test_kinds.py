@@ -33,6 +33,7 @@ from lab.scenario import schema
 from lab.scenario.calls import CALLS, WAITS
 from lab.scenario.kinds import FAMILIES, HOST, OUTCOME_KEYS
 from lab.scenario.load import KINDS, load_text
+from named_steps import observation
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW_KIND = ROOT / "tests" / "data" / "faults" / "blackhole.py"
@@ -287,5 +288,5 @@ def test_a_new_fault_kinds_failed_revert_is_reported(registered, said, fails):
     res, routes = run_blackhole(registered, lambda call: refused(said) if call.argv[:3] == ("ip", "route", "del")
                                 else None)
     assert len(routes) == 4
-    assert res.observations[3].outcome == ("ERROR" if fails else "ok")  # the heal
+    assert observation(res, fault="heal").outcome == ("ERROR" if fails else "ok")
     assert [line.split(":")[0] for line in res.verdict.unhealed] == (["step refused (blackhole)"] if fails else [])

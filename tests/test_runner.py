@@ -19,6 +19,7 @@ from fakes import FakeBackend, refused
 from lab import runner
 from lab.errors import SetupError
 from lab.scenario.load import load_text
+from named_steps import observation
 
 SCENARIO = """\
 name: fake-run
@@ -74,8 +75,8 @@ def actions(backend):
 def test_steps_run_in_order_with_one_observation_each():
     backend = FakeBackend(on_agent=answers(BYTES))
     res = run(backend)
-    assert [(o.number, o.outcome) for o in res.observations] == [
-        (1, "ok"), (2, "ok"), (3, "ok"), (4, "ok"), (5, 5), (6, "ok"), (7, "ok"), (8, "ok"), (9, 5), (10, "ok")]
+    assert [o.number for o in res.observations] == [s.number for s in res.scenario.steps]
+    assert [o.outcome for o in res.observations] == ["ok", "ok", "ok", "ok", 5, "ok", "ok", "ok", 5, "ok"]
     server, client = res.addresses["server"], res.addresses["client"]
     assert actions(backend) == [
         "server: agent listen", "client: agent connect", "server: agent accept",
@@ -89,7 +90,7 @@ def test_steps_run_in_order_with_one_observation_each():
         "server: iptables -D INPUT -p tcp --dport 7000 -j REJECT --reject-with tcp-reset #wall",
         "client: tc qdisc del dev eth0 root",
     ]
-    assert res.observations[3].event["fault"].startswith("drop server: INPUT -p tcp -s " + client)
+    assert observation(res, id="cut").event["fault"].startswith("drop server: INPUT -p tcp -s " + client)
     sent = [line for entry in res.agent_logs["client"] if '"connect"' in (line := entry["line"])]
     assert f'"addr": "{server}"' in sent[0]  # `to: server` went out as the server's address
     assert res.verdict.passed and res.verdict.unhealed == ()
@@ -133,7 +134,7 @@ def test_a_heal_whose_revert_fails_is_an_error():
     backend = FakeBackend(on_agent=answers(BYTES), on_exec=fail_when("iptables -D INPUT -p tcp -s",
                                                                       refused("iptables: Permission denied")))
     res = run(backend)
-    heal = res.observations[5]
+    heal = observation(res, fault="heal")
     assert heal.outcome == "ERROR"
     assert heal.event["fault"] == "heal of step cut failed" and "Permission denied" in heal.event["error"]
     assert [v.passed for v in res.verdict.steps].count(False) == 1 and not res.verdict.passed
@@ -143,7 +144,8 @@ def test_a_fault_the_host_refuses_is_an_error_and_the_run_goes_on():
     backend = FakeBackend(on_agent=answers(BYTES), on_exec=fail_when("iptables -I INPUT 1 -p tcp --dport",
                                                                       refused("iptables: No chain/target/match")))
     res = run(backend)
-    assert res.observations[7].outcome == "ERROR" and "No chain/target/match" in res.observations[7].event["error"]
+    wall = observation(res, id="wall")
+    assert wall.outcome == "ERROR" and "No chain/target/match" in wall.event["error"]
     assert len(res.observations) == 10 and res.verdict.unhealed == ()
 
 
@@ -152,7 +154,7 @@ def test_a_fault_the_host_refuses_is_an_error_and_the_run_goes_on():
 def test_a_failed_expectation_still_tears_down():
     backend = FakeBackend(on_agent=answers({**BYTES, "recv": {"errno": "ECONNRESET", "strerror": "reset"}}))
     res = run(backend)
-    assert res.observations[8].outcome == "ECONNRESET" and not res.verdict.passed
+    assert observation(res, call="recv").outcome == "ECONNRESET" and not res.verdict.passed
     assert backend.calls().count("down") == 1 and backend.calls()[-1] == "down"
 
 

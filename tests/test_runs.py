@@ -17,21 +17,19 @@ from lab import runner
 from lab.backends.base import LABEL
 from lab.reports import result as result_file
 from lab.scenario.load import load, load_text, path_for
+from named_steps import observation
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def outcomes(res):
-    return {o.number: o.outcome for o in res.observations}
-
-
 def test_crash_reset_reports_eof_then_epipe_with_the_clients_rst(backend, tmp_path):
     res = runner.run(load(path_for("crash-reset")), backend)
-    seen = outcomes(res)
     assert res.verdict.passed, res.verdict
-    assert (seen[15], seen[17], seen[18]) == (100, "EOF", "EPIPE")
-    assert (seen[19], seen[21]) == (100, "EPIPE")
+    seen = [observation(res, id="write-a").outcome, observation(res, after="write-a", call="recv").outcome,
+            observation(res, after="write-a", call="send").outcome, observation(res, id="write-b").outcome,
+            observation(res, after="write-b", call="send").outcome]
+    assert seen == [100, "EOF", "EPIPE", 100, "EPIPE"]
     client, server = res.addresses["client"], res.addresses["server"]
     rsts = [s for s in res.segments["server"] if "RST" in s.flags]
     assert rsts and all(s.src == client and s.dst == server for s in rsts)
@@ -49,7 +47,7 @@ def test_crash_reset_reports_eof_then_epipe_with_the_clients_rst(backend, tmp_pa
 def test_kill_unread_data_reports_econnreset(backend):
     res = runner.run(load(path_for("kill-unread-data")), backend)
     assert res.verdict.passed, res.verdict
-    assert outcomes(res)[8] == "ECONNRESET"
+    assert observation(res, after="kill", call="recv").outcome == "ECONNRESET"
     client_sent = [s for s in res.segments["server"] if s.src == res.addresses["client"]]
     assert any("RST" in s.flags for s in client_sent) and not any("FIN" in s.flags for s in client_sent)
 
@@ -57,7 +55,7 @@ def test_kill_unread_data_reports_econnreset(backend):
 def test_connect_refused_is_answered_by_rst(backend):
     res = runner.run(load(path_for("connect-refused")), backend)
     assert res.verdict.passed, res.verdict
-    assert outcomes(res)[1] == "ECONNREFUSED"
+    assert observation(res, call="connect").outcome == "ECONNREFUSED"
 
 
 SIGPIPE_SCENARIO = """
@@ -75,7 +73,7 @@ steps:
   - {host: server, wait: state, state: CLOSE_WAIT}
   - {host: server, call: send, bytes: 10, expect: 10}
   - {host: server, wait: state, state: CLOSE}
-  - {host: server, call: send, bytes: 10, expect: SIGPIPE}
+  - {id: broken, host: server, call: send, bytes: 10, expect: SIGPIPE}
 packets:
   - {from: client, flags: RST, min: 1, why: w}
 """
@@ -83,8 +81,8 @@ packets:
 
 def test_default_sigpipe_disposition_kills_the_writer_with_signal_13(backend):
     res = runner.run(load_text(SIGPIPE_SCENARIO, "sigpipe-probe.yaml"), backend)
-    assert outcomes(res)[8] == "SIGPIPE"
-    assert res.observations[-1].event["exit"] == 128 + signal.SIGPIPE
+    broken = observation(res, id="broken")
+    assert broken.outcome == "SIGPIPE" and broken.event["exit"] == 128 + signal.SIGPIPE
     assert res.verdict.passed, res.verdict
 
 
