@@ -68,9 +68,9 @@ class FakeAgent(LineProcess):
         self.lines.put(json.dumps({"op": "hello", "pid": self.pid, "start": clocks()}))
 
     def write_line(self, line):
-        cmd, start = json.loads(line), clocks()
-        call = self.host.call("agent", cmd["op"])
-        answer = {} if cmd["op"] == "exit" else self.host.backend.on_agent(call, cmd)
+        cmd, start, backend = json.loads(line), clocks(), self.host.backend
+        backend.on_exec(call := self.host.note(("agent", cmd["op"])))
+        answer = {} if cmd["op"] == "exit" else backend.on_agent(call, cmd)
         if isinstance(answer, int):
             return self.end(answer)
         self.lines.put(json.dumps({"id": cmd["id"], "op": cmd["op"], "sock": cmd.get("sock"), "start": start,
@@ -117,17 +117,22 @@ class FakeHost(Host):
     agent_argv = ["agent"]
 
     def __init__(self, backend, run_id, spec, address):
-        self.backend, self.run_id, self.name, self.address, self.router = backend, run_id, spec.name, address, spec.router
+        self.backend, self.run_id, self.address = backend, run_id, address
+        self.name, self.router = spec.name, spec.router
         self.stopped, self.processes = False, []
 
     def call(self, *argv, beside=False):
-        """Log the call, then answer it by the handler. A stopped host runs nothing (HostGone);
-        its capture's sidecar (beside) still answers, as a container beside a stopped one does."""
-        call = Call(self.run_id, self.name, argv)
+        """Log the call, then answer it by the handler."""
+        return self.backend.on_exec(self.note(argv, beside)) or OK
+
+    def note(self, argv, beside=False):
+        """Log the call. A stopped host runs nothing (HostGone); its capture's
+        sidecar (beside) still answers, as a container beside a stopped one does."""
+        call = Call(self.run_id, self.name, tuple(argv))
         self.backend.log.append(call)
         if self.stopped and not beside and argv[0] != "start":
             raise HostGone(f"{self.name} is stopped")
-        return self.backend.on_exec(call) or OK
+        return call
 
     def exec(self, argv):
         return self.call(*argv)
