@@ -13,6 +13,7 @@ they must not be able to write (but the captures their pcap folder).
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -111,6 +112,21 @@ def test_netns_views_keep_every_mount_flag_and_add_read_only(netns_run):
         machine = options(mine.read())
     view = options(hosts["plain"].exec(["cat", "/proc/self/mountinfo"]).stdout)
     both = view.keys() & machine.keys()  # the machine's mounts may come and go meanwhile (other runs)
+    both = {point for point in both if point.split("/")[1] != "dev"}  # the view's /dev is its own (below)
     assert "/" in both and "/proc" in both
     for point in both:
         assert "ro" in view[point] and view[point] - {"ro"} == machine[point] - {"rw", "ro"}, point
+
+
+def test_netns_hosts_see_no_device_a_container_lacks(live, netns_run):
+    """A uid-0 program needs no capability to open a disk its owner may write: the view's /dev
+    holds only what a container's does, and is read-only too (its devices still work)."""
+    _, docker_hosts, _ = live
+    host = netns_run.hosts["plain"]
+    in_container = set(docker_hosts["server"].exec(["ls", "/dev"]).stdout.split())
+    in_view = set(host.exec(["ls", "/dev"]).stdout.split())
+    assert {"null", "zero", "urandom"} <= in_view <= in_container
+    assert set(Path("/dev").iterdir()) - {Path("/dev", name) for name in in_view}, "the machine has more devices"
+    assert host.exec(["sh", "-c", "echo x > /dev/null && head -c 4 /dev/urandom | wc -c"]).stdout.split() == ["4"]
+    done = host.exec(["touch", "/dev/sda"])
+    assert not done.succeeded and "Read-only file system" in done.stderr

@@ -15,7 +15,8 @@ holds exactly <caps> (tests/test_capabilities.py reads CapEff, CapPrm,
 CapBnd and NoNewPrivs on both backends). nsenter and setpriv exec, never
 fork, so the pid the lab holds is the program's. A role's view is a mount
 namespace in which all of the machine's file system is read-only, but the
-run's capture folder in the captures' view (mountview.py).
+run's capture folder in the captures' view, and /dev holds only the
+devices a container has (mountview.py).
 
 Why this way: setpriv is util-linux, there wherever nsenter is, and costs
 one exec per program (about 1 ms here). A mount namespace per program
@@ -27,8 +28,9 @@ lab's descriptors close with it). Another uid instead of root would change
 what the programs see (tcpdump could not `-Z root`; files' owners differ).
 
 What Docker gives and this does not: its seccomp profile (setpriv 2.38 has
-none), and a writable file system of the container's own (no program of
-the lab writes anywhere but the capture folder).
+none), a writable file system of the container's own (no program of the
+lab writes anywhere but the capture folder), and terminals, /dev/shm and
+/dev/mqueue (none of the lab's programs uses them).
 """
 
 import os
