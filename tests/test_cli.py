@@ -1,4 +1,8 @@
-"""The CLI's promises without Docker: bad input and a missing engine give one line and exit 2."""
+"""The CLI's promises on a machine with no lab: bad input and a missing engine give one line
+and exit 2; show, catalogue and list answer all the same.
+
+Every command here runs with the Docker engine out of reach and the netns backend's tools
+off the PATH, so no test can lean on either, whatever this machine has."""
 
 import os
 import subprocess
@@ -8,12 +12,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+NOWHERE = "unix:///nonexistent/docker.sock"
+NO_LAB = {**os.environ, "DOCKER_HOST": NOWHERE, "PATH": "/nonexistent"}
 
 
-def lab(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+def python(*argv):
+    return subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, env=NO_LAB)
+
+
+def lab(*args):
+    return python("-m", "lab", *args)
 
 
 def one_line(stderr):
@@ -27,22 +35,28 @@ def test_unknown_scenario_names_the_known_ones():
 
 
 def test_unreachable_engine():
-    done = lab("run", "crash-reset", env=NO_ENGINE)
+    done = lab("run", "crash-reset")
     assert done.returncode == 2 and one_line(done.stderr)
-    assert "cannot reach the Docker engine at unix:///nonexistent/docker.sock" in done.stderr
+    assert f"cannot reach the Docker engine at {NOWHERE}" in done.stderr
+
+
+def test_netns_without_its_tools():
+    done = lab("--backend", "netns", "run", "crash-reset")
+    assert done.returncode == 2 and one_line(done.stderr)
+    assert "the netns backend needs" in done.stderr
 
 
 def test_malformed_scenario_file_names_file_line_and_step(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "scenarios" / "connect-refused.yaml").read_text()
                    .replace("name: connect-refused", "name: bad").replace("port: 7001", "port: seven"))
-    done = subprocess.run([sys.executable, "-c", f"""
+    done = python("-c", f"""
 import sys
 from lab.cli import main
 from lab.scenario import load
 load.path_for = lambda name: {str(bad)!r}
 sys.exit(main(['run', 'bad']))
-"""], cwd=ROOT, capture_output=True, text=True, env={**os.environ, **NO_ENGINE})
+""")
     assert done.returncode == 2 and one_line(done.stderr), done.stderr
     assert f"{bad}:" in done.stderr and "step 1" in done.stderr and "'seven'" in done.stderr
 
@@ -54,10 +68,15 @@ def test_show_prints_story_steps_and_wire_rules(name):
     assert "On the wire:" in done.stdout and "  1. " in done.stdout
 
 
-def test_list_has_one_line_per_scenario():
-    done = lab("list")
+@pytest.mark.parametrize("backend, why", [("docker", f"cannot reach the Docker engine at {NOWHERE}"),
+                                          ("netns", "the netns backend needs")])
+def test_list_has_one_line_per_scenario_and_names_what_it_could_not_probe(backend, why):
+    done = lab("--backend", backend, "list")
+    assert done.returncode == 0 and one_line(done.stderr), done.stderr
+    assert done.stderr.startswith("lab: kernel features not probed: ") and why in done.stderr
     names = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
     assert [line.split()[0] for line in done.stdout.splitlines() if line.strip()] == names
+    assert "netem: not probed" in done.stdout
 
 
 def test_readme_catalogue_is_the_one_made_from_the_scenario_files():
