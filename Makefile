@@ -35,7 +35,7 @@ KERNELS ?= 5.10 6.1 6.12 7.2
 NIGHTLY := runs/nightly
 APT     := $(SUDO) apt-get install -y -qq --no-install-recommends
 
-.PHONY: scenario scenarios test bench soak killsweep images mmdebstrap qemu matrix nightly readme browser tools clean distclean setup
+.PHONY: scenario scenarios test bench soak killsweep images mmdebstrap qemu matrix nightly readme browser tools runtimes clean distclean setup
 
 setup: $(STAMP) images
 
@@ -66,6 +66,10 @@ browser:
 tools:
 	@command -v tcpdump >/dev/null || { $(SUDO) apt-get update -qq && $(APT) tcpdump >/dev/null; }
 
+# The agents' toolchains (lab/agents/, tests/test_agents.py): c, go, node, java; from Debian's packages, once.
+runtimes:
+	@command -v gcc >/dev/null && command -v go >/dev/null && command -v node >/dev/null && command -v javac >/dev/null || { $(SUDO) apt-get update -qq && $(APT) gcc libc6-dev golang-go nodejs default-jdk-headless >/dev/null; }
+
 # qemu boots other kernels, depmod indexes their modules; from Debian's packages, once.
 qemu:
 	@command -v qemu-system-x86_64 >/dev/null && command -v depmod >/dev/null || { $(SUDO) apt-get update -qq && $(APT) qemu-system-x86 kmod >/dev/null; }
@@ -81,7 +85,7 @@ nightly: setup tools qemu
 	$(LAB) matrix $(KERNELS) --out $(NIGHTLY)/kernels --also $(NIGHTLY)/host || status=$$?; \
 	exit $$status
 
-test: setup browser tools qemu
+test: setup browser tools qemu runtimes
 	$(PY) -m pytest --junitxml=runs/junit.xml
 
 bench: setup tools

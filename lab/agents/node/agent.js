@@ -64,6 +64,7 @@ class Conn extends Waitable {
     sock.on('data', d => { this.chunks.push(d); this.size += d.length; this.poke(); });
     sock.on('end', () => { this.ended = true; this.note('end'); });
     sock.on('error', e => { this.error = this.error || e; this.note('error', e); });
+    sock.on('connect', () => this.poke());
     sock.on('close', () => { this.closed = true; this.poke(); });
   }
   note(what, err) {

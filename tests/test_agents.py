@@ -1,0 +1,338 @@
+"""Every runtime's agent against the line protocol (lab/agents/PROTOCOL.md), through lab/calls.py.
+
+Each agent is built from lab/agents/ into a temporary folder and driven by the
+runner's own driver (`lab.calls.Agent`) on loopback inside a private network
+namespace (`unshare --net`, root only), so no test opens a port on this
+machine's interfaces and parallel runs cannot collide. The peer is the Python
+agent, the lab's reference; the runtime under test is the other side. Every
+event is checked for the protocol's shape, then for what the kernel did: the
+socket table (`ss` in the namespace) decides whether a close found unread
+data, so the peer's ECONNRESET or EOF is checked against it, not assumed.
+
+Where a runtime answers differently, RUNTIME_ANSWERS says what it answers and
+which runtime source explains it; those are findings, asserted so a change is
+seen. A missing toolchain skips its runtime by name (fails under CI=true).
+"""
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.backends.confine import PipeProcess
+from lab.calls import Agent, outcome
+
+AGENTS = Path(__file__).resolve().parents[1] / "lab" / "agents"
+SOCKOPS = Path(__file__).resolve().parents[1] / "lab" / "sockops.py"
+JAVA = sorted(str(p) for p in (AGENTS / "java").glob("*.java"))
+
+# runtime: (program that builds or runs it, Debian package, build argv or None, run argv); OUT is the build folder
+BUILDS = {
+    "python": (sys.executable, "python3", None, [sys.executable, str(SOCKOPS)]),
+    "c": ("gcc", "gcc", ["gcc", "-O2", "-o", "OUT/c-agent", str(AGENTS / "c" / "agent.c")], ["OUT/c-agent"]),
+    "go": ("go", "golang-go", ["go", "build", "-o", "OUT/go-agent", str(AGENTS / "go" / "agent.go")], ["OUT/go-agent"]),
+    "node": ("node", "nodejs", None, ["node", str(AGENTS / "node" / "agent.js")]),
+    "java-nio": ("javac", "default-jdk-headless", ["javac", "-d", "OUT/java", *JAVA], ["java", "-cp", "OUT/java", "NioAgent"]),
+    "java-socket": ("javac", "default-jdk-headless", ["javac", "-d", "OUT/java", *JAVA],
+                    ["java", "-cp", "OUT/java", "SocketAgent"]),
+}
+RUNTIMES = list(BUILDS)
+JAVAS = ("java-nio", "java-socket")
+EVENT_KEYS = {"id", "op", "sock", "start", "end", "ret", "errno", "strerror", "timeout", "words", "skipped",
+              "error", "partial", "local", "peer", "how", "between"}
+ERRNO_NAMES = set(errno.errorcode.values())
+
+# What a runtime answers where it differs from the kernel's errno, and why (runtime source: file, function).
+RUNTIME_ANSWERS = {
+    # java.net.ConnectException from sun.nio.ch.Net.connect / SocketChannelImpl.finishConnect (Net.c handleSocketError)
+    ("refused", "java-nio"): "java.net.ConnectException: Connection refused",
+    ("refused", "java-socket"): "java.net.ConnectException: Connection refused",
+    # NioSocketImpl/SocketChannelImpl read: ECONNRESET becomes ConnectionResetException (sun.nio.ch.Net / NioSocketImpl.tryRead)
+    ("read-reset", "java-nio"): "java.net.SocketException: Connection reset",
+    ("read-reset", "java-socket"): "java.net.SocketException: Connection reset",
+    # the write after that read: NIO's write0 throws libc's text in an IOException (IOUtil.write,
+    # FileDispatcherImpl); NioSocketImpl.write rewraps any IOException as a SocketException
+    ("write-reset", "java-nio"): "java.io.IOException: Broken pipe",
+    ("write-reset", "java-socket"): "java.net.SocketException: Broken pipe",
+    # flowing: the 'error' event destroyed the socket before the write (stream destroy(), writable.js errorOrDestroy)
+    ("write-reset", "node"): "ERR_STREAM_DESTROYED: Cannot call write after a stream was destroyed",
+    # a Node socket reads ahead: the kernel holds nothing at close, so the peer sees FIN, not RST
+    ("close-unread", "node"): "EOF",
+    # Java shuts output down before it closes (unless SO_LINGER is 0): FIN, then the RST for the
+    # unread data, so the peer reads EOF first (NioSocketImpl.close; SocketChannelImpl.implCloseNonBlockingMode)
+    ("close-unread", "java-nio"): "EOF",
+    ("close-unread", "java-socket"): "EOF",
+    # allowHalfOpen false: Node ends its side as soon as the peer's FIN arrives (net.js onReadableStreamEnd)
+    ("peer-fin", "node"): "TIME-WAIT",
+}
+
+
+def fail_or_skip(reason):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the agent tests must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def netns():
+    """A network namespace with only `lo` up, held by a sleeping process; its path for nsenter."""
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")):
+        fail_or_skip("the agent tests need root, unshare and nsenter for a private network namespace")
+    holder = subprocess.Popen(["unshare", "--net", "sh", "-c", "ip link set lo up && echo up && exec sleep infinity"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        if holder.stdout.readline().strip() != "up":
+            fail_or_skip("cannot bring up lo in a new network namespace")
+        yield f"/proc/{holder.pid}/ns/net"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """Each runtime's run argv, built once into a temporary folder; a missing toolchain is its reason."""
+    out, argvs = tmp_path_factory.mktemp("agents"), {}
+    for runtime, (program, package, build, run) in BUILDS.items():
+        if not shutil.which(program):
+            argvs[runtime] = f"{runtime}: {program} is missing (apt-get install {package}, or `make runtimes`)"
+            continue
+        if build:
+            # go keeps its own build cache (GOCACHE, ~/.cache/go-build): a second session builds in 0.5 s
+            subprocess.run([a.replace("OUT", str(out)) for a in build], check=True, capture_output=True)
+        argvs[runtime] = [a.replace("OUT", str(out)) for a in run]
+    return argvs
+
+
+class NsHost:
+    """Just enough of a Host for lab.calls.Agent: spawn inside the namespace."""
+
+    def __init__(self, netns, argv):
+        self.name, self.netns, self.agent_argv = argv[-1], netns, argv
+
+    def spawn(self, argv):
+        return PipeProcess(["nsenter", f"--net={self.netns}", *argv])
+
+
+class Pair:
+    """The runtime under test (`it`) and the Python agent (`peer`), in one namespace."""
+
+    def __init__(self, netns, built, runtime, sigpipe="ignore"):
+        if isinstance(built[runtime], str):
+            fail_or_skip(built[runtime])
+        self.netns, self.runtime = netns, runtime
+        self.it = Agent(NsHost(netns, built[runtime]), sigpipe)
+        self.peer = Agent(NsHost(netns, built["python"]))
+        self.hello = self.it.log[0]["line"]
+
+    def call(self, who, op, timeout=3.0, **args):
+        agent = self.it if who == "it" else self.peer
+        event = agent.call(op, args, timeout)
+        check_shape(event, op, self.runtime if who == "it" else "python", agent.next_id)
+        return event
+
+    def ss(self):
+        """The namespace's TCP sockets: {(local port, peer port): (state, Recv-Q, Send-Q)}."""
+        out = subprocess.run(["nsenter", f"--net={self.netns}", "ss", "-tanH"], capture_output=True, text=True,
+                             check=True).stdout
+        table = {}
+        for line in out.splitlines():
+            state, recv_q, send_q, local, peer = line.split()[:5]
+            if state == "LISTEN":
+                continue
+            table[(int(local.rsplit(":", 1)[1]), int(peer.rsplit(":", 1)[1]))] = (state, int(recv_q), int(send_q))
+        return table
+
+    def wait_ss(self, what, condition, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        while not condition(table := self.ss()):
+            assert time.monotonic() < deadline, f"{self.runtime}: never {what}; ss: {table}"
+            time.sleep(0.005)
+        return table
+
+    def connected(self, server="it", port=5000):
+        """`server` listens and accepts, the other connects; returns (client's connect, server's accept)."""
+        client = "peer" if server == "it" else "it"
+        assert "ret" in self.call(server, "listen", port=port)
+        connect = self.call(client, "connect", addr="127.0.0.1", port=port)
+        accept = self.call(server, "accept")
+        assert "ret" in connect and "ret" in accept, (connect, accept)
+        assert connect["local"] == accept["peer"] and connect["peer"] == accept["local"] == ["127.0.0.1", port]
+        return connect, accept
+
+    def close(self):
+        for agent in (self.it, self.peer):
+            if agent.alive:
+                agent.call("exit", {}, 3.0)
+
+
+@pytest.fixture(params=RUNTIMES)
+def pair(request, netns, built):
+    p = Pair(netns, built, request.param)
+    yield p
+    p.close()
+
+
+def check_shape(event, op, runtime, id_):
+    """The protocol's shape: echoed id and op, both clocks, exactly one result, the runtime's words."""
+    assert set(event) <= EVENT_KEYS, f"{runtime} {op}: keys outside the protocol: {set(event) - EVENT_KEYS}"
+    assert event["id"] == id_ and event["op"] == op, event
+    for clock in ("start", "end"):
+        assert abs(event[clock]["mono"] - time.monotonic()) < 30, f"{runtime}: mono is not CLOCK_MONOTONIC: {event}"
+        assert abs(event[clock]["real"] - time.time()) < 30, f"{runtime}: real is not CLOCK_REALTIME: {event}"
+    assert event["start"]["mono"] <= event["end"]["mono"]
+    results = [k for k in ("ret", "errno", "timeout", "skipped", "error") if k in event]
+    assert len(results) == 1 or (results == [] and "words" in event) or set(results) == {"timeout", "errno"}, event
+    if "errno" in event:
+        assert event["errno"] in ERRNO_NAMES, event
+        if runtime in ("c", "python"):   # libc's own text, nobody else's
+            assert event["strerror"] == os.strerror(getattr(errno, event["errno"])), event
+    assert ("strerror" in event) == (runtime in ("c", "python") and "errno" in event and "timeout" not in event), event
+    failed = "ret" not in event and not {"error", "skipped"} & set(event)
+    if failed and runtime != "python" and "timeout" not in event:
+        assert isinstance(event.get("words"), str) and event["words"], f"{runtime} {op}: a failure without words: {event}"
+    for end in ("local", "peer"):
+        if end in event:
+            address, port = event[end]
+            assert isinstance(address, str) and isinstance(port, int), event
+
+
+def expected(situation, runtime, default):
+    return RUNTIME_ANSWERS.get((situation, runtime), default)
+
+
+def answer(event, situation, runtime):
+    """The outcome token, or the runtime's words where RUNTIME_ANSWERS gives words (no errno) instead."""
+    if expected(situation, runtime, "").startswith(("java.", "ERR_")):
+        assert "errno" not in event, f"{runtime} exposes no errno, yet: {event}"
+        return event["words"]
+    return outcome(event["op"], event)
+
+
+def test_hello_and_bad_commands(pair):
+    hello = json.loads(pair.hello)
+    assert hello["op"] == "hello" and hello["pid"] == pair.it.pid and isinstance(hello["start"]["mono"], float)
+    if pair.runtime != "python":   # the python agent predates the runtime fields
+        assert hello["runtime"] == pair.runtime and hello["version"] and hello["sigpipe"] in ("ignore", "default")
+    assert pair.call("it", "recv", sock="nope")["error"]
+    assert pair.call("it", "frobnicate")["error"]
+
+
+def test_send_recv_eof(pair):
+    pair.connected(server="it")
+    assert pair.call("peer", "sendall", bytes=100_000)["ret"] == 100_000
+    assert pair.call("it", "recvall", bytes=100_000)["ret"] == 100_000
+    sent = pair.call("it", "send", bytes=500)["ret"]
+    assert 0 < sent <= 500 and pair.call("peer", "recvall", bytes=sent)["ret"] == sent
+    assert pair.call("peer", "close")["ret"] is None
+    eof = pair.call("it", "recv")
+    assert outcome("recv", eof) == "EOF", eof
+    assert pair.call("it", "close")["ret"] is None
+
+
+def test_connect_refused(pair):
+    event = pair.call("it", "connect", addr="127.0.0.1", port=5999)
+    assert answer(event, "refused", pair.runtime) == expected("refused", pair.runtime, "ECONNREFUSED")
+    assert event["peer"] == ["127.0.0.1", 5999]
+
+
+def reset_by_peer(pair):
+    """The runtime sends 100 bytes the peer never reads; the peer closes, so its kernel sends RST.
+
+    Returns the runtime's recv after the reset has arrived (its socket gone from ss)."""
+    connect, accept = pair.connected(server="peer")
+    ours, theirs = connect["local"][1], accept["local"][1]
+    assert pair.call("it", "send", bytes=100)["ret"] == 100
+    pair.wait_ss("holding 100 unread bytes", lambda t: t.get((theirs, ours), ("", 0, 0))[1] == 100)
+    assert pair.call("peer", "close")["ret"] is None
+    pair.wait_ss("reset", lambda t: (ours, theirs) not in t)
+    return pair.call("it", "recv")
+
+
+def test_read_and_write_after_reset(pair):
+    read = reset_by_peer(pair)
+    assert answer(read, "read-reset", pair.runtime) == expected("read-reset", pair.runtime, "ECONNRESET"), read
+    write = pair.call("it", "send", bytes=1)
+    assert answer(write, "write-reset", pair.runtime) == expected("write-reset", pair.runtime, "EPIPE"), write
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_sigpipe_default(runtime, netns, built):
+    """--sigpipe=default: c and python die of SIGPIPE on the write; the others say they cannot, and answer as before."""
+    pair = Pair(netns, built, runtime, sigpipe="default")
+    try:
+        hello = json.loads(pair.hello)
+        reset_by_peer(pair)
+        write = pair.it.call("send", {"bytes": 1}, 3.0)
+        if runtime in ("c", "python"):
+            assert outcome("send", write) == "SIGPIPE" and write["exit"] == 128 + 13, write
+        else:
+            assert hello["sigpipe"] == "ignore" and "SIGPIPE" in hello["skipped"], hello
+            assert answer(write, "write-reset", runtime) == expected("write-reset", runtime, "EPIPE"), write
+    finally:
+        pair.close()
+
+
+def test_close_with_unread_data(pair):
+    """The runtime closes with the peer's 100 bytes unread by the program: RST if its kernel still holds them."""
+    connect, accept = pair.connected(server="it")
+    theirs, ours = connect["local"][1], accept["local"][1]
+    assert pair.call("peer", "send", bytes=100)["ret"] == 100
+    held = 0 if pair.runtime == "node" else 100
+    pair.wait_ss(f"acked with {held} bytes in our receive queue",
+                 lambda t: t[(theirs, ours)][2] == 0 and t[(ours, theirs)][1] == held)
+    assert pair.call("it", "close")["ret"] is None
+    read = pair.call("peer", "recv")
+    assert outcome("recv", read) == expected("close-unread", pair.runtime, "ECONNRESET"), read
+    # an RST (data was unread in the kernel) ends the peer's socket; a FIN alone leaves it in CLOSE-WAIT
+    pair.wait_ss("RST or FIN alone, as the receive queue said", lambda t: ((theirs, ours) in t) == (held == 0))
+    assert outcome("recv", pair.call("peer", "recv")) == "EOF"
+
+
+def test_half_close(pair):
+    """shutdown WR sends FIN and leaves reading open; the peer's FIN leaves us in CLOSE_WAIT (but for node)."""
+    connect, accept = pair.connected(server="it")
+    theirs, ours = connect["local"][1], accept["local"][1]
+    assert pair.call("it", "shutdown", how="WR")["ret"] is None
+    assert outcome("recv", pair.call("peer", "recv")) == "EOF"
+    assert pair.call("peer", "send", bytes=10)["ret"] == 10
+    assert pair.call("it", "recvall", bytes=10)["ret"] == 10
+    connect, accept = pair.connected(server="it", port=5001)
+    theirs, ours = connect["local"][1], accept["local"][1]
+    assert pair.call("peer", "shutdown", how="WR")["ret"] is None
+    state = expected("peer-fin", pair.runtime, "FIN-WAIT-2")
+    pair.wait_ss(f"the peer in {state}", lambda t: t.get((theirs, ours), ("",))[0] == state)
+    assert outcome("recv", pair.call("it", "recv", sock="conn")) == "EOF"
+    assert pair.ss().get((theirs, ours), ("",))[0] == state
+
+
+def test_state_and_acked(pair):
+    """TCP_INFO and SIOCOUTQ where the runtime has them, agreeing with ss; SKIPPED naming what is missing where not."""
+    connect, accept = pair.connected(server="peer")
+    ours, theirs = connect["local"][1], accept["local"][1]
+    assert pair.call("it", "send", bytes=10)["ret"] == 10
+    acked, state = pair.call("it", "acked"), pair.call("it", "state", want=["ESTABLISHED"])
+    if pair.runtime in (*JAVAS, "node"):
+        assert "SIOCOUTQ" in acked["skipped"] and "TCP_INFO" in state["skipped"], (acked, state)
+        return
+    assert acked["ret"] == 0 and pair.ss()[(ours, theirs)][2] == 0
+    assert state["ret"] == "ESTABLISHED" and pair.ss()[(ours, theirs)][0] == "ESTAB"
+    waited = pair.call("it", "state", want=["CLOSE_WAIT"], timeout=0.2)
+    assert outcome("state", waited) == "TIMEOUT", waited
+
+
+def test_deadlines(pair):
+    """accept and recv with nothing coming end at their deadline as TIMEOUT, not before, not much after."""
+    assert "ret" in pair.call("it", "listen", port=5002)
+    for op in ("accept", "recv"):
+        if op == "recv":
+            pair.connected(server="it")
+        event = pair.call("it", op, timeout=0.3)
+        took = event["end"]["mono"] - event["start"]["mono"]
+        assert outcome(op, event) == "TIMEOUT" and 0.29 <= took < 2.0, (took, event)
