@@ -9,7 +9,8 @@ agent command (`agent connect`). The handler answers commands with an ExecResult
 success, no output), and may raise for any call (FaultError, HostGone, KeyboardInterrupt,
 a bug's exception) to stand for what a real host would do at that moment. `on_agent(call, cmd)`
 answers the agent's commands: the event's fields ({"errno": "ECONNRESET"}, {"ret": 5};
-default {"ret": None}, i.e. ok), or an int: the agent dies in that call with that status.
+default {"ret": None}, i.e. ok), an int: the agent dies in that call with that status, or
+None: the agent never answers (it hangs in the call).
 
 The agent is scripted, not lab/sockops.py run on loopback: the runner never judges a socket
 result (the verdict does, and the Docker and netns tests measure real ones), while a script
@@ -71,6 +72,8 @@ class FakeAgent(LineProcess):
         cmd, start, backend = json.loads(line), clocks(), self.host.backend
         backend.on_exec(call := self.host.note(("agent", cmd["op"])))
         answer = {} if cmd["op"] == "exit" else backend.on_agent(call, cmd)
+        if answer is None:
+            return  # hung: the runner's deadline runs out
         if isinstance(answer, int):
             return self.end(answer)
         self.lines.put(json.dumps({"id": cmd["id"], "op": cmd["op"], "sock": cmd.get("sock"), "start": start,

@@ -5,12 +5,15 @@
   reverted is named in the verdict's `unhealed` and the others are reverted all the same,
   while "already gone" (the rule or the whole host) is no failure;
 - a heal step whose revert fails is an ERROR outcome;
+- an agent that dies in a call (SIGPIPE) or is killed gives that outcome, and its host's next
+  call starts a new one; a hung agent ends the steps, the rest "not run";
 - teardown (down) runs once, whatever ends the run: success, a failed expectation, an
   exception, or Ctrl-C in any phase (a Ctrl-C during up, the final heals, the capture's
   stop or down itself waits until that phase is done, then unwinds).
 """
 
 import os
+import re
 import signal
 
 import pytest
@@ -218,3 +221,41 @@ def test_ctrl_c_in_any_phase_heals_and_tears_down_once(ctrl_c, phase, words, fau
     if phase == "capture":
         assert sorted(line for line in calls if line.endswith("capture stop")) == [
             "client: capture stop", "server: capture stop"]
+
+
+# the agent's program dies, is killed, or hangs
+
+DEATHS = """\
+name: fake-deaths
+summary: s
+story: t
+hosts: {server: null, client: null}
+steps:
+  - {host: server, call: listen, port: 7000}
+  - {host: client, call: connect, to: server, port: 7000}
+  - {id: broken, host: client, call: send, expect: SIGPIPE}
+  - {id: again, host: client, call: connect, to: server, port: 7000}
+  - {id: kill, host: client, fault: kill}
+  - {host: client, call: connect, to: server, port: 7000}
+  - {id: stuck, host: server, call: accept, timeout: 0.05, expect: TIMEOUT}
+  - {id: never, host: server, call: close}
+packets:
+  - {max: 0, why: the fake backend captures nothing}
+"""
+
+
+def test_a_dead_agent_is_an_outcome_and_the_hosts_next_call_starts_a_new_one(monkeypatch):
+    monkeypatch.setattr("lab.calls.GRACE", 0.05)  # how long past a call's deadline before it is hung
+    backend = FakeBackend(on_agent=lambda call, cmd: 128 + signal.SIGPIPE if cmd["op"] == "send"
+                          else None if cmd["op"] == "accept" else {})
+    res = run(backend, DEATHS)
+    broken, kill = observation(res, id="broken"), observation(res, id="kill")
+    assert broken.outcome == "SIGPIPE" and broken.event["exit"] == 141
+    pid = re.fullmatch(r"kill client: SIGKILL to pid (\d+), exit status 137", kill.event["fault"]).group(1)
+    assert kill.outcome == "ok" and f"client: kill -s SIGKILL {pid}" in backend.calls()
+    assert backend.calls(host="client").count("client: spawn agent --sigpipe=ignore") == 3
+    stuck = observation(res, id="stuck")
+    assert stuck.outcome == "TIMEOUT" and stuck.event["hung"]
+    assert res.verdict.steps[-1].observed == "not run"  # nothing more can run on a hung agent
+    assert [v.passed for v in res.verdict.steps] == [True] * 7 + [False]
+    assert backend.calls()[-1] == "down"
