@@ -38,6 +38,12 @@ OK = ExecResult(0, "")
 KEEPS_RUNNING = ("SIGSTOP", "SIGCONT")
 
 
+def scenario_text(steps, hosts=("server", "client"), name="fake"):
+    """A scenario's YAML around these step lines, wanting no packet: the fake captures none."""
+    return (f"name: {name}\nsummary: s\nstory: t\nhosts: {{{', '.join(f'{h}: null' for h in hosts)}}}\n"
+            f"steps:\n{steps}packets:\n  - {{max: 0, why: the fake backend captures nothing}}\n")
+
+
 def refused(stderr):
     """What a host says when a command fails: exit status 1 and its words."""
     return ExecResult(1, "", stderr)

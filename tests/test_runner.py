@@ -18,18 +18,13 @@ import signal
 
 import pytest
 
-from fakes import FakeBackend, refused
+from fakes import FakeBackend, refused, scenario_text
 from lab import runner
 from lab.errors import SetupError
 from lab.scenario.load import load_text
 from named_steps import observation
 
-SCENARIO = """\
-name: fake-run
-summary: s
-story: t
-hosts: {server: null, client: null}
-steps:
+SCENARIO = scenario_text("""\
   - {host: server, call: listen, port: 7000}
   - {host: client, call: connect, to: server, port: 7000}
   - {host: server, call: accept}
@@ -40,9 +35,7 @@ steps:
   - {id: wall, host: server, fault: reject, port: 7000}
   - {host: server, call: recv, expect: 5}
   - {host: client, call: exit}
-packets:
-  - {max: 0, why: the fake backend captures nothing}
-"""
+""")
 BYTES = {"send": {"ret": 5}, "recv": {"ret": 5}}
 
 
@@ -225,12 +218,7 @@ def test_ctrl_c_in_any_phase_heals_and_tears_down_once(ctrl_c, phase, words, fau
 
 # the agent's program dies, is killed, or hangs
 
-DEATHS = """\
-name: fake-deaths
-summary: s
-story: t
-hosts: {server: null, client: null}
-steps:
+DEATHS = scenario_text("""\
   - {host: server, call: listen, port: 7000}
   - {host: client, call: connect, to: server, port: 7000}
   - {id: broken, host: client, call: send, expect: SIGPIPE}
@@ -239,9 +227,7 @@ steps:
   - {host: client, call: connect, to: server, port: 7000}
   - {id: stuck, host: server, call: accept, timeout: 0.05, expect: TIMEOUT}
   - {id: never, host: server, call: close}
-packets:
-  - {max: 0, why: the fake backend captures nothing}
-"""
+""")
 
 
 def test_a_dead_agent_is_an_outcome_and_the_hosts_next_call_starts_a_new_one(monkeypatch):

@@ -11,27 +11,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from fakes import FakeBackend
+from fakes import FakeBackend, scenario_text
 from lab import runner, stability
 from lab.pytest_plugin import require_engine
 from lab.scenario.load import load, load_text, path_for
 
 CATALOGUE = ("crash-reset", "kill-unread-data")
 FAKE = """\
-name: {name}
-summary: s
-story: t
-hosts: {{{server}: null, {client}: null}}
-steps:
   - {{host: {server}, call: listen, port: 7000}}
   - {{host: {client}, call: connect, to: {server}, port: 7000}}
   - {{id: cut, host: {server}, fault: {fault}, peer: {client}}}
   - {{host: {client}, call: send, expect: {expect}}}
-packets:
-  - {{max: 0, why: the fake backend captures nothing}}
 """
-FAKES = (FAKE.format(name="drop", server="server", client="client", fault="drop", expect=1),
-         FAKE.format(name="reject", server="web", client="browser", fault="reject", expect=3))
+FAKES = (scenario_text(FAKE.format(server="server", client="client", fault="drop", expect=1), name="drop"),
+         scenario_text(FAKE.format(server="web", client="browser", fault="reject", expect=3), ("web", "browser"),
+                       name="reject"))
 
 
 def in_two_threads(backend, scenarios):
