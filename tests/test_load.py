@@ -5,6 +5,7 @@ import pytest
 from lab.errors import ScenarioError
 from lab.scenario import model
 from lab.scenario.load import SCENARIOS, load, load_text, path_for
+from named_steps import step
 
 # A valid scenario; the cases below change one thing in it. Line numbers:
 BASE = """\
@@ -69,8 +70,10 @@ def test_base_loads():
 
 def test_crash_reset_details():
     s = load(path_for("crash-reset"))
-    assert s.step("write-a").number == 15 and s.step("write-b").number == 19
-    assert s.step(17).expect.outcomes == ("EOF",)
+    write_a, write_b = s.step("write-a"), s.step("write-b")
+    assert (write_a.call, write_a.args["sock"], write_b.args["sock"]) == ("send", "a", "b")
+    assert write_a.number < write_b.number
+    assert step(s, after="write-a", call="recv").expect.outcomes == ("EOF",)
     assert [(r.sock, r.flags, r.after, r.min, r.max) for r in s.packets] == [
         ("a", ("FIN",), None, 1, 1), ("a", ("RST",), "write-a", 1, None), ("b", ("RST",), "write-b", 1, None),
         (None, ("FIN",), None, 0, 0), (None, ("RST",), None, 0, 0)]
