@@ -13,6 +13,7 @@ from lab import runner
 from lab.reports import ladder, result as result_file
 from lab.runner import RUNS
 from lab.scenario.load import load, path_for
+from named_steps import step
 
 pytestmark = pytest.mark.docker
 
@@ -42,10 +43,11 @@ def test_crash_reset_report_renders_the_ladder_with_the_rst_that_explains_the_ep
     assert dom.returncode == 0, dom.stderr[-500:]
     html = dom.stdout
     assert '<svg xmlns="http://www.w3.org/2000/svg" id="ladder"' in html
+    epipe = step(res.scenario, after="write-a", call="send").number  # a's write after the RST
     rst = re.search(r'<g class="arrow rst" id="packet-\d+" data-explains="(\d+)"', html)
-    assert rst and rst.group(1) == "18", "the first RST must explain step 18 (EPIPE)"
-    assert 'id="step-18"' in html and 'class="link" data-step="18"' in html
-    assert ">18. send a 100 → EPIPE<" in html
+    assert rst and rst.group(1) == str(epipe), f"the first RST must explain step {epipe} (EPIPE)"
+    assert f'id="step-{epipe}"' in html and f'class="link" data-step="{epipe}"' in html
+    assert f">{epipe}. send a 100 → EPIPE<" in html
     assert not [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
 
     RUNS.mkdir(exist_ok=True)
