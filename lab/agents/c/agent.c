@@ -50,6 +50,7 @@ static size_t outlen;
 static char bad[256];       /* a bad command's message */
 static char how[128];       /* how connect was made */
 static long long partial = -1;
+static int timeout_errno;   /* what the call itself returned at a kernel deadline (SO_SNDTIMEO) */
 static char local_ep[64], peer_ep[64];
 
 /* ---- JSON in: find a top-level key's value; skip values; read numbers and strings ---- */
@@ -261,7 +262,11 @@ static long long connect_blocking(int fd, const struct sockaddr_in *a, double ti
     int rc = connect(fd, (const struct sockaddr *)a, sizeof *a), saved = errno;
     if (timeout > 0) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
     errno = saved;
-    return rc == 0 ? 0 : errno == EINPROGRESS && timeout > 0 ? TIMED_OUT : -1;
+    if (rc < 0 && errno == EINPROGRESS && timeout > 0) {
+        timeout_errno = EINPROGRESS;   /* Linux's answer when SO_SNDTIMEO ends a blocking connect */
+        return TIMED_OUT;
+    }
+    return rc;
 }
 
 static long long connect_poll(int fd, const struct sockaddr_in *a, double timeout) {
@@ -436,6 +441,7 @@ static void handle(const char *line) {
     }
     bad[0] = how[0] = local_ep[0] = peer_ep[0] = 0;
     partial = -1;
+    timeout_errno = 0;
     long long rc = -1;
     int i, saved;
     for (i = 0; i < (int)(sizeof OPS / sizeof *OPS); i++)
@@ -446,7 +452,7 @@ static void handle(const char *line) {
     if (bad[0]) emit(", \"error\": \"%s\"", bad);
     else if (rc == TIMED_OUT) {
         emit(", \"timeout\": %g", num(line, "timeout", 0));
-        if (strcmp(op, "connect") == 0) emit(", \"errno\": \"EINPROGRESS\", \"words\": \"%s\"", strerror(EINPROGRESS));
+        if (timeout_errno) emit(", \"errno\": \"%s\", \"words\": \"%s\"", strerrorname_np(timeout_errno), strerror(timeout_errno));
     } else if (rc < 0) {
         emit(", \"errno\": \"%s\", \"strerror\": \"%s\", \"words\": \"%s\"", strerrorname_np(saved), strerror(saved),
              strerror(saved));
