@@ -7,7 +7,10 @@
 
 A tag is `tcp-fault-lab/<name>:<hash>`, the hash covering every input (and the
 base's tag for the layers on it), so a warm run finds every tag and builds
-nothing; a changed input builds a new tag and removes the stale ones.
+nothing; a changed input builds a new tag. Older builds are kept: another
+checkout of the lab (a branch, a CI job on the same engine) may be running
+from them, and removing one under it fails its next container. They are
+small layers over a shared base; `make distclean` removes them all.
 Each build also tags `:latest`, which `compose.yaml` uses when brought up by hand.
 """
 
@@ -72,18 +75,6 @@ def build_layer(client, name, tag, base, say):
         raise SetupError(f"building {tag} failed: {exc.msg}") from None
 
 
-def remove_stale(client, tag):
-    """Drop older builds of the same image; keep this tag and `:latest`."""
-    repo = tag.split(":")[0]
-    for image in client.images.list(name=repo):
-        if tag not in image.tags:
-            for old in image.tags:
-                try:
-                    client.images.remove(old)
-                except docker.errors.APIError:
-                    pass  # still used by a container of a concurrent run: kept
-
-
 def ensure(client, say=lambda msg: None):
     """Return {"base": tag, "host": tag, "capture": tag}, building what is missing."""
     tags = {"base": base_tag()}
@@ -98,5 +89,4 @@ def ensure(client, say=lambda msg: None):
         if not exists(client, f"{repo}:latest") or \
                 client.images.get(f"{repo}:latest").id != client.images.get(tag).id:
             client.images.get(tag).tag(repo, "latest")
-            remove_stale(client, tag)
     return tags
