@@ -21,7 +21,7 @@ devices a container has (mountview.py).
 Why this way: setpriv is util-linux, there wherever nsenter is, and costs
 one exec per program (about 1 ms here). A mount namespace per program
 would cost a remount of every mount each time (`unshare` and one `mount`
-each: 5 ms a mount); two per run, made by one helper (about 30 ms) while
+each: 5 ms a mount); two per run, made by one helper (30 to 50 ms) while
 the lab builds the run's network and held by file descriptors, cost no
 program more than nsenter's setns, and leave nothing to clean (a killed
 lab's descriptors close with it). Another uid instead of root would change
