@@ -53,11 +53,12 @@ RUNTIME_ANSWERS = {
     # java.net.ConnectException from sun.nio.ch.Net.connect / SocketChannelImpl.finishConnect (Net.c handleSocketError)
     ("refused", "java-nio"): "java.net.ConnectException: Connection refused",
     ("refused", "java-socket"): "java.net.ConnectException: Connection refused",
-    # NioSocketImpl/SocketChannelImpl read: ECONNRESET becomes ConnectionResetException (sun.nio.ch.Net / NioSocketImpl.tryRead)
+    # ECONNRESET on read: SocketChannelImpl.read -> throwConnectionReset(); NioSocketImpl.implRead
+    # catches ConnectionResetException and throws SocketException("Connection reset")
     ("read-reset", "java-nio"): "java.net.SocketException: Connection reset",
     ("read-reset", "java-socket"): "java.net.SocketException: Connection reset",
-    # the write after that read: NIO's write0 throws libc's text in an IOException (IOUtil.write,
-    # FileDispatcherImpl); NioSocketImpl.write rewraps any IOException as a SocketException
+    # the write after that read: NIO's native write throws libc's text in an IOException (IOUtil.write,
+    # SocketDispatcher); NioSocketImpl.implWrite rewraps any IOException as SocketException(msg)
     ("write-reset", "java-nio"): "java.io.IOException: Broken pipe",
     ("write-reset", "java-socket"): "java.net.SocketException: Broken pipe",
     # flowing: the 'error' event destroyed the socket before the write (stream destroy(), writable.js errorOrDestroy)
