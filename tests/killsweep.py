@@ -63,19 +63,31 @@ def docker_leftovers(client):
     return containers + networks
 
 
+def netns_namespaces():
+    return {os.stat(p).st_ino for p in NETNS_DIR.glob(f"{PREFIX}*")}
+
+
 def netns_leftovers():
+    """Dead runs' namespaces and capture folders, and lab programs whose namespace is gone: a
+    killed run's programs are orphans, handed to this sweep as subreaper (programs of other
+    tests, in namespaces of their own, are not; a namespace made while /proc is read counts)."""
     live = {run for run, record in lease.leases("netns").items() if not record.dead}
     places = [*NETNS_DIR.glob(f"{PREFIX}*"), *Path("/tmp").glob(f"{PREFIX}*")]
     found = [str(p) for p in places if NAME.match(p.name) and NAME.match(p.name)["run"] not in live]
-    live_ns = {os.stat(p).st_ino for p in NETNS_DIR.glob(f"{PREFIX}*")}
-    machine_ns = os.stat("/proc/self/ns/net").st_ino  # this sweep runs in the machine's own
+    existing, machine_ns, orphaned = netns_namespaces(), os.stat("/proc/self/ns/net").st_ino, {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             netns = os.stat(proc / "ns/net").st_ino
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue  # gone meanwhile
-        if any(p in cmdline for p in PROGRAMS) and netns not in live_ns and netns != machine_ns:
+        if any(p in cmdline for p in PROGRAMS) and parent == os.getpid() and netns not in existing \
+                and netns != machine_ns:
+            orphaned[proc] = (netns, cmdline)
+    existing |= netns_namespaces()
+    for proc, (netns, cmdline) in orphaned.items():
+        if netns not in existing and proc.exists():
             found.append(f"process {proc.name}: {cmdline[:60]}")  # its namespace was deleted under it
     return found
 
@@ -193,7 +205,9 @@ class Sweep:
                 self.reap()
                 time.sleep(10)
                 later = self.leftovers()
-                network_same = machine_network(self.live_words) == before
+                now = machine_network(self.live_words)
+                network_same = now == before
+                changed = sorted(set(now) ^ set(before))
                 late = [c for c in self.creates if c[0] > killed_at and any(r in c[2] for r in dead_runs)]
                 delay_s = max((c[0] - killed_at for c in late), default=None)
                 rows.append(dict(point=point, name=name, delay=delay, zombies=len(zombies), clean_rc=done.returncode,
@@ -203,16 +217,17 @@ class Sweep:
                     f"clean {clean_s:4.2f} s, left {len(at_once)} at once and {len(later)} 10 s later, "
                     f"late creates {len(late)}" + (f" (last {delay_s:.2f} s after the kill)" if late else "")
                     + ("" if network_same else "; MACHINE NETWORK CHANGED")
-                    + "".join(f"\n    left: {item}" for item in at_once + later))
+                    + "".join(f"\n    left: {item}" for item in at_once + later)
+                    + "".join(f"\n    network: {line}" for line in changed))
         finally:
             live.send_signal(signal.SIGINT)
             live_rc = live.wait(120)
+            records = [json.loads(p.read_text()) for p in out.glob("*/result.json")]
+            shutil.rmtree(out, ignore_errors=True)
             if live_rc != 130:
                 say(f"the live run ended with {live_rc}: {live.stderr.read()[-500:]}")
             for close in stop:
                 close()
-        records = [json.loads(p.read_text()) for p in out.glob("*/result.json")]
-        shutil.rmtree(out)
         finished = [r for r in records if r.get("complete")]
         summary = dict(
             kills=len(rows), zombies=sum(r["zombies"] for r in rows),
@@ -234,7 +249,12 @@ class Sweep:
 LIVE_PIDS = set()
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt  # a SIGTERM stops the live run and reaps, as Ctrl-C does
+
+
 def main():
+    signal.signal(signal.SIGTERM, interrupt)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", default="docker", choices=("docker", "netns"))
     p.add_argument("--kills", type=int, default=60)
