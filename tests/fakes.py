@@ -14,12 +14,14 @@ None: the agent never answers (it hangs in the call).
 
 The agent is scripted, not lab/sockops.py run on loopback: the runner never judges a socket
 result (the verdict does, and the Docker and netns tests measure real ones), while a script
-can give any outcome on demand (ECONNRESET, a SIGPIPE death) in microseconds, and two runs on
-one machine do not collide on the agent's 0.0.0.0 ports. It speaks the agent's line protocol
-(hello, one JSON event per command with its clocks, `exit`), so lab/calls.py runs unchanged.
+can give any outcome on demand (ECONNRESET, a SIGPIPE death, a hang) in microseconds, and two
+runs on one machine do not collide on the agent's 0.0.0.0 ports. It speaks the line protocol
+of lab/agents/PROTOCOL.md as the python agent does (hello with op, pid and start; one JSON
+event per command with its clocks; `exit`), so lab/calls.py runs unchanged; tests/test_agents.py
+holds the real agents to that protocol.
 
-The backend keeps no run state (as the contract asks): each run's hosts live on the
-FakeDeployment. `log` is only the test's window onto what happened.
+The backend keeps no run state (as the contract asks): each run's hosts live on its
+FakeDeployment. `log` and `deployments` are only the test's window; the fake never reads them.
 """
 
 import io
