@@ -10,6 +10,7 @@ seen on that connection before the call returned:
     ECONNREFUSED             an RST answering our SYN, or ICMP port-unreachable
     EHOSTUNREACH             ICMP host-unreachable/-prohibited/admin-prohibited, or our ARP requests for the peer unanswered
     ENETUNREACH              ICMP net-unreachable or net-prohibited
+    ENOTCONN                 an RST that reached this host, or our retransmissions (the socket is CLOSE)
     ETIMEDOUT                our retransmissions or keepalive probes (counted; the capture
                              sees the peer's answers before a firewall drops them, so
                              "unanswered" is not something it can show)
@@ -53,6 +54,9 @@ def explain_one(outcome, conn, segments, end):
         fins = [s for s in from_me if "FIN" in s.flags]
         found = rsts or fins or tries
         return bool(found), "an RST from the peer, our own FIN, or retransmissions our kernel gave up on", found
+    if outcome == "ENOTCONN":  # the socket is CLOSE (or never connected): reset, or given up
+        found = rsts or tries
+        return bool(found), "an RST from the peer, or retransmissions our kernel gave up on", found
     if outcome == "EOF":
         fins = [s for s in to_me if "FIN" in s.flags] or rsts
         return bool(fins), "the peer's FIN (or RST) on this connection", fins

@@ -185,6 +185,10 @@ class Agent:
         del self.sockets[cmd.get("sock", "conn")]
         return sock.close(), {}
 
+    def op_getpeername(self, cmd):
+        """The peer's address as the kernel still has it; ENOTCONN once the socket is closed."""
+        return None, {"address": list(self.sock(cmd).getpeername()[:2])}
+
     def op_setsockopt(self, cmd):
         return set_option(self.sock(cmd), cmd["option"], cmd["value"]), {}
 

@@ -50,7 +50,7 @@ def test_recorded_crash_reset_is_explained_by_the_clients_rst_and_fin():
 def test_deleting_the_rst_from_the_capture_makes_crash_reset_unexplained():
     v = verdict_on({h: without_rsts((DATA / f"{h}.pcap").read_bytes()) for h in ("server", "client")})
     assert not v.passed
-    assert [(e.step, e.outcome) for e in v.unexplained] == [(18, "EPIPE"), (21, "EPIPE")]
+    assert [(e.step, e.outcome) for e in v.unexplained] == [(22, "EPIPE"), (25, "EPIPE")]
 
 
 def seg(src, dst, flags=(), ts=1.0, **kw):
@@ -85,6 +85,8 @@ ICMP = {name: seg(PEER, ME, icmp=name, sport=5000, dport=7000) for name in
     ("EHOSTUNREACH", [seg(ME, PEER, arp="request"), seg(PEER, ME, arp="reply")], False),
     ("ENETUNREACH", [ICMP["net-unreachable"]], True),
     ("ENETUNREACH", [ICMP["port-unreachable"]], False),
+    ("ENOTCONN", [RST_IN], True),                                     # getpeername on a reset socket
+    ("ENOTCONN", [FIN_IN], False),                                    # a FIN leaves it connected
     ("ETIMEDOUT", [seg(ME, PEER, ["SYN"], retransmission=True)], True),
     ("ETIMEDOUT", [seg(ME, PEER, ["ACK"], keepalive=True)], True),
     ("ETIMEDOUT", [seg(ME, PEER, ["ACK"], length=10)], False),         # sent once, never again

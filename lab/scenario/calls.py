@@ -47,6 +47,8 @@ CALLS = (
     Kind("call", "shutdown", "Shut down one or both directions (default WR: send a FIN).", (
         Arg("sock", SOCK), Arg("how", {"enum": ["RD", "WR", "RDWR"]})), outcome=True),
     Kind("call", "close", "Close the socket.", (Arg("sock", SOCK),), outcome=True),
+    Kind("call", "getpeername", "getpeername(): ok with the peer's address, or the errno (ENOTCONN on a "
+                                "closed socket).", (Arg("sock", SOCK),), outcome=True),
     Kind("call", "setsockopt", "Set one socket option on an open socket.", (
         Arg("option", SOCKET_OPTION, required=True), Arg("value", OPTION_VALUE, required=True),
         Arg("sock", SOCK)), outcome=True),
