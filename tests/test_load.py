@@ -76,7 +76,8 @@ def test_crash_reset_details():
     assert step(s, after="write-a", call="recv").expect.outcomes == ("EOF",)
     assert [(r.sock, r.flags, r.after, r.min, r.max) for r in s.packets] == [
         ("a", ("FIN",), None, 1, 1), ("a", ("RST",), "write-a", 1, None), ("b", ("RST",), "write-b", 1, None),
-        (None, ("FIN",), None, 0, 0), (None, ("RST",), None, 0, 0)]
+        ("c", ("FIN",), "close-c", 1, 1), ("c", ("ACK",), "close-c", 1, 1), ("c", ("RST",), None, 0, 0),
+        (None, ("FIN",), None, 1, 1), (None, ("RST",), None, 0, 0)]
 
 
 @pytest.mark.parametrize("old, new, line, fragment", [
