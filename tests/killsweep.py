@@ -205,9 +205,11 @@ class Sweep:
                 self.reap()
                 time.sleep(10)
                 later = self.leftovers()
-                now = machine_network(self.live_words)
-                network_same = now == before
-                changed = sorted(set(now) ^ set(before))
+                # a line counts as changed when two readings show it: another run's veth pair is
+                # briefly in the machine's namespace, unplugged, while the engine sets it up
+                changed = sorted((set(machine_network(self.live_words)) ^ set(before))
+                                 & (set(machine_network(self.live_words)) ^ set(before)))
+                network_same = not changed
                 late = [c for c in self.creates if c[0] > killed_at and any(r in c[2] for r in dead_runs)]
                 delay_s = max((c[0] - killed_at for c in late), default=None)
                 rows.append(dict(point=point, name=name, delay=delay, zombies=len(zombies), clean_rc=done.returncode,
