@@ -4,6 +4,7 @@
 #         BACKEND=netns: hosts as network namespaces on this machine, no Docker)
 #   make scenarios                   run the whole catalogue (JUnit XML in runs/)
 #   make test                        unit and integration tests, then the catalogue
+#   make unit                        the tests that need no Docker, root, qemu or toolchain (seconds)
 #   make matrix KERNELS="5.10 6.1"   the catalogue on Debian kernels booted in qemu, one compare page
 #   make nightly                     the catalogue on this host (Docker) and on KERNELS, compared
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
@@ -35,7 +36,7 @@ KERNELS ?= 5.10 6.1 6.12 7.2
 NIGHTLY := runs/nightly
 APT     := $(SUDO) apt-get install -y -qq --no-install-recommends
 
-.PHONY: scenario scenarios test bench soak killsweep images mmdebstrap qemu matrix nightly readme browser tools runtimes clean distclean setup
+.PHONY: scenario scenarios test unit bench soak killsweep images mmdebstrap qemu matrix nightly readme browser tools runtimes clean distclean setup
 
 setup: $(STAMP) images
 
@@ -84,6 +85,9 @@ nightly: setup tools qemu
 	$(PY) -m pytest scenarios/ -p no:cacheprovider --lab-out $(NIGHTLY)/host --junitxml=$(NIGHTLY)/host/junit.xml || status=$$?; \
 	$(LAB) matrix $(KERNELS) --out $(NIGHTLY)/kernels --also $(NIGHTLY)/host || status=$$?; \
 	exit $$status
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/ -q -m "not docker and not vm and not slow"
 
 test: setup browser tools qemu runtimes
 	$(PY) -m pytest --junitxml=runs/junit.xml

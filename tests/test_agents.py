@@ -28,6 +28,7 @@ import pytest
 from lab.backends.confine import PipeProcess
 from lab.calls import Agent, outcome
 
+pytestmark = pytest.mark.slow
 AGENTS = Path(__file__).resolve().parents[1] / "lab" / "agents"
 SOCKOPS = Path(__file__).resolve().parents[1] / "lab" / "sockops.py"
 JAVA = sorted(str(p) for p in (AGENTS / "java").glob("*.java"))

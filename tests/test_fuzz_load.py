@@ -4,6 +4,7 @@ line naming the file and line; it never raises anything else and never half-load
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from lab.errors import ScenarioError
 from lab.scenario.load import KINDS, load_text
 from lab.scenario.model import Scenario
 
+pytestmark = pytest.mark.slow
 SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 DOCS = [yaml.safe_load(p.read_text()) for p in SCENARIOS]
 FIELD_WORDS = sorted({"host", "call", "wait", "fault", "expect", "why", "kernels", "range", "from", "flags",

@@ -207,12 +207,14 @@ COMMITTED = jsonschema.Draft202012Validator(json.loads(schema.PATH.read_text()))
 GENERATED = jsonschema.Draft202012Validator(schema.generate(WITH_BLACKHOLE))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(generated_steps(KINDS))
 def test_the_loader_and_the_committed_schema_agree(step):
     agree(KINDS, COMMITTED, step)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(generated_steps(WITH_BLACKHOLE))
 def test_the_loader_and_the_generated_schema_agree_with_a_new_kind(step):
