@@ -41,6 +41,8 @@ from lab.backends.netns import NAME, NETNS_DIR, PREFIX, SOCKOPS  # noqa: E402
 from lab.owner import Owner, process_stat  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
+# a veth pair the engine is making for a container: both ends still in the machine's namespace, down
+UNPLUGGED_PAIR = re.compile(r"veth\w+@veth\w+:? ?<[^>]*> .* state DOWN")
 SCENARIOS = ["crash-reset", "kill-unread-data", "connect-refused", "reject-by-router"]
 LIVE_SCENARIO = "crash-reset"
 PROGRAMS = (str(SOCKOPS), f"/tmp/{PREFIX}")  # a netns agent, a netns tcpdump (-w /tmp/tfl-…)
@@ -71,9 +73,10 @@ def netns_leftovers():
     """Dead runs' namespaces and capture folders, and lab programs whose namespace is gone: a
     killed run's programs are orphans, handed to this sweep as subreaper (programs of other
     tests, in namespaces of their own, are not; a namespace made while /proc is read counts)."""
-    live = {run for run, record in lease.leases("netns").items() if not record.dead}
     places = [*NETNS_DIR.glob(f"{PREFIX}*"), *Path("/tmp").glob(f"{PREFIX}*")]
-    found = [str(p) for p in places if NAME.match(p.name) and NAME.match(p.name)["run"] not in live]
+    # leases after the listing: a run takes its lease before its first object, and drops it after its last
+    live = {run for run, record in lease.leases("netns").items() if not record.dead}
+    found = [str(p) for p in places if NAME.match(p.name) and NAME.match(p.name)["run"] not in live and p.exists()]
     existing, machine_ns, orphaned = netns_namespaces(), os.stat("/proc/self/ns/net").st_ino, {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -100,7 +103,8 @@ def machine_network(live_words):
     lines = [line for c in commands for line in subprocess.run(c, capture_output=True, text=True).stdout.splitlines()]
     live_words = (*before, *live_words())
     return sorted(re.sub(r"\[\d+:\d+\]|@if\d+|\d+: ", "", line) for line in lines
-                  if not line.startswith("#") and not any(w in line for w in live_words))
+                  if not line.startswith("#") and not any(w in line for w in live_words)
+                  and not UNPLUGGED_PAIR.search(line))
 
 
 @dataclass
