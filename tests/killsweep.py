@@ -9,11 +9,12 @@ its child and stays an unreaped zombie until the clean has run: the case
 where a pid check (`kill(pid, 0)`) calls a dead run alive. After each clean
 it counts what is left of dead owners (containers, networks, namespaces,
 capture folders, programs, leases), at once and again 10 s later with no
-second clean, and checks that the machine's firewall, routes and links are
-as before, less the live run's own. On Docker it also follows the engine's
-events, to report how long after the kill the dead run's last create landed.
-At the end the live run must have passed every run it completed: no clean
-touched it. tests/test_interrupt.py runs a short sweep; this prints figures.
+second clean. On Docker it also follows the engine's events, to report how
+long after the kill the dead run's last create landed. At the end the live
+run must have passed every run it completed (no clean touched it), and,
+with the live run gone too, the machine's firewall, routes, links and
+addresses must be as before the sweep (less the networks of others' runs
+that exist then: a shared machine's engine is not the sweep's). tests/test_interrupt.py runs a short sweep; this prints figures.
 """
 
 import argparse
@@ -38,7 +39,7 @@ from lab.backends import lease  # noqa: E402
 from lab.backends.base import LABEL  # noqa: E402
 from lab.backends.docker import OWNER  # noqa: E402
 from lab.backends.netns import NAME, NETNS_DIR, PREFIX, SOCKOPS  # noqa: E402
-from lab.owner import Owner, process_stat  # noqa: E402
+from lab.owner import Owner  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
 # a veth pair the engine is making for a container: both ends still in the machine's namespace, down
@@ -144,7 +145,8 @@ class Sweep:
             pass
 
     def kill_one(self, name, delay, out):
-        """make scenario, SIGKILL to its process group after delay; returns (kill time, zombie lab pids)."""
+        """make scenario, SIGKILL to its process group after delay; returns (kill time, the group's
+        processes handed to us, all dead and unreaped: the zombies a pid check would call alive)."""
         make = subprocess.Popen(["make", "-s", "scenario", f"NAME={name}", f"BACKEND={self.backend}", f"OUT={out}"],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(delay)
@@ -152,33 +154,32 @@ class Sweep:
         killed_at = time.time()
         make.wait()
         deadline = time.monotonic() + 5
-        while (orphans := self.orphans()) and not all(process_stat(p)[0] == "Z" for p in orphans):
-            if time.monotonic() > deadline:
-                break
+        while not all(state == "Z" for state in self.killed(make.pid).values()) and time.monotonic() < deadline:
             time.sleep(0.01)
-        return killed_at, [p for p in orphans if (process_stat(p) or ("",))[0] == "Z"]
+        return killed_at, [pid for pid, state in self.killed(make.pid).items() if state == "Z"]
 
     @staticmethod
-    def orphans():
-        """Our children that we did not start: killed `lab` processes handed to us as subreaper."""
-        me = str(os.getpid())
-        found = []
+    def killed(group):
+        """{pid: state} of our children from the killed process group: its `lab` and the programs it
+        started, handed to us as subreaper when make died (other children of ours are not theirs)."""
+        me, found = str(os.getpid()), {}
         for proc in Path("/proc").glob("[0-9]*"):
             try:
-                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                state, parent, pgrp = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:3]
             except OSError:
                 continue
-            if fields[1] == me and proc.name != str(os.getpid()):
-                found.append(int(proc.name))
-        return [p for p in found if p not in LIVE_PIDS]
+            if parent == me and int(pgrp) == group:
+                found[int(proc.name)] = state
+        return found
 
     @staticmethod
     def become_subreaper():
         """Killed `lab` processes (orphans of a killed make) become our children, and stay zombies until reaped."""
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
-    def reap(self):
-        for pid in self.orphans():
+    @staticmethod
+    def reap(zombies):
+        for pid in zombies:
             os.waitpid(pid, 0)
 
     def run(self, say=print):
@@ -189,12 +190,11 @@ class Sweep:
         if self.backend == "docker":
             threading.Thread(target=self.follow_events, args=(stop,), daemon=True).start()
         out = Path(os.environ.get("TMPDIR", "/tmp")) / f"killsweep-live-{os.getpid()}"
+        lab("clean")  # what earlier sessions left is not this sweep's to count
+        before = machine_network(self.live_words)
         live = subprocess.Popen([sys.executable, "-m", "lab", "--backend", self.backend, "run", LIVE_SCENARIO,
                                  "--repeat", "1000", "--out", str(out)], cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        LIVE_PIDS.add(live.pid)
-        lab("clean")  # what earlier sessions left is not this sweep's to count
-        before = machine_network(self.live_words)
         rng = random.Random(f"{self.seed}-{self.backend}")
         rows = []
         try:
@@ -206,25 +206,18 @@ class Sweep:
                 done = lab("clean")
                 clean_s = time.monotonic() - t
                 at_once = self.leftovers()
-                self.reap()
+                self.reap(zombies)
                 time.sleep(10)
                 later = self.leftovers()
-                # a line counts as changed when two readings show it: another run's veth pair is
-                # briefly in the machine's namespace, unplugged, while the engine sets it up
-                changed = sorted((set(machine_network(self.live_words)) ^ set(before))
-                                 & (set(machine_network(self.live_words)) ^ set(before)))
-                network_same = not changed
                 late = [c for c in self.creates if c[0] > killed_at and any(r in c[2] for r in dead_runs)]
                 delay_s = max((c[0] - killed_at for c in late), default=None)
                 rows.append(dict(point=point, name=name, delay=delay, zombies=len(zombies), clean_rc=done.returncode,
-                                 clean_s=clean_s, at_once=at_once, later=later, network_same=network_same,
+                                 clean_s=clean_s, at_once=at_once, later=later,
                                  late_creates=len(late), last_late_create_s=delay_s))
                 say(f"kill {point + 1:>2}/{self.kills} {name:<17} at {delay:4.2f} s: {len(zombies)} zombies, "
                     f"clean {clean_s:4.2f} s, left {len(at_once)} at once and {len(later)} 10 s later, "
                     f"late creates {len(late)}" + (f" (last {delay_s:.2f} s after the kill)" if late else "")
-                    + ("" if network_same else "; MACHINE NETWORK CHANGED")
-                    + "".join(f"\n    left: {item}" for item in at_once + later)
-                    + "".join(f"\n    network: {line}" for line in changed))
+                    + "".join(f"\n    left: {item}" for item in at_once + later))
         finally:
             live.send_signal(signal.SIGINT)
             live_rc = live.wait(120)
@@ -234,11 +227,17 @@ class Sweep:
                 say(f"the live run ended with {live_rc}: {live.stderr.read()[-500:]}")
             for close in stop:
                 close()
+        # with the live run gone too: a line counts as changed when two readings show it (another
+        # program's veth pair is briefly in the machine's namespace while the engine sets it up)
+        changed = sorted((set(machine_network(self.live_words)) ^ set(before))
+                         & (set(machine_network(self.live_words)) ^ set(before)))
+        for line in changed:
+            say(f"machine network changed: {line}")
         finished = [r for r in records if r.get("complete")]
         summary = dict(
             kills=len(rows), zombies=sum(r["zombies"] for r in rows),
             left_at_once=sum(len(r["at_once"]) for r in rows), left_later=sum(len(r["later"]) for r in rows),
-            network_changed=sum(not r["network_same"] for r in rows),
+            network_changed=len(changed),
             clean_failed=sum(r["clean_rc"] != 0 for r in rows),
             longest_late_create_s=max((r["last_late_create_s"] or 0 for r in rows), default=0),
             live_rc=live_rc, live_runs=len(finished),
@@ -246,13 +245,10 @@ class Sweep:
         )
         say(f"{self.backend}: {summary['kills']} kills ({summary['zombies']} zombies at clean time), "
             f"{summary['left_at_once']} objects left at once, {summary['left_later']} 10 s later, "
-            f"machine network changed {summary['network_changed']} times, longest late create "
+            f"{summary['network_changed']} lines of the machine's network changed, longest late create "
             f"{summary['longest_late_create_s']:.2f} s after its kill; the live run passed "
             f"{summary['live_runs'] - summary['live_failed']}/{summary['live_runs']} runs (exit {live_rc})")
         return rows, summary
-
-
-LIVE_PIDS = set()
 
 
 def interrupt(signum, frame):

@@ -52,9 +52,9 @@ def main():
         for name in names:
             with tempfile.TemporaryDirectory() as out:
                 if rng.random() < args.kill:
-                    sweep.kill_one(name, rng.uniform(0.3, 4.5), out)
+                    _, zombies = sweep.kill_one(name, rng.uniform(0.3, 4.5), out)
                     lab("clean")
-                    sweep.reap()
+                    sweep.reap(zombies)
                     killed += 1
                     continue
                 subprocess.run([sys.executable, "-m", "lab", "--backend", args.backend, "run", name, "--out", out],
