@@ -39,6 +39,13 @@ def interrupt_on_sigterm():
     signal.signal(signal.SIGTERM, raise_interrupt)
 
 
+def ignore_interrupts():
+    """On the way out a second Ctrl-C or SIGTERM changes nothing (make sends its children the
+    SIGTERM their process group already had: seen as a traceback after the clean exit)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def cmd_run(args, console):
     from lab import recording, stability
     from lab.backends import get_backend
@@ -254,3 +261,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("lab: interrupted; the run's hosts were removed", file=sys.stderr)
         return 130
+
+
+def program():
+    """`lab` as a program: main(), after which a late Ctrl-C or SIGTERM changes nothing."""
+    try:
+        status = main()
+    except KeyboardInterrupt:  # a second one while main was already finishing
+        status = 130
+    ignore_interrupts()
+    return status
