@@ -33,8 +33,10 @@ from lab.scenario import load as loader
 
 
 def interrupt_on_sigterm():
-    """SIGTERM unwinds like Ctrl-C, so every run's teardown still happens."""
+    """SIGTERM unwinds like Ctrl-C, so every run's teardown still happens; once. A second one
+    (make sends its children the SIGTERM their process group already had) changes nothing."""
     def raise_interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, raise_interrupt)
 

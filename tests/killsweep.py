@@ -158,6 +158,17 @@ class Sweep:
             time.sleep(0.01)
         return killed_at, [pid for pid, state in self.killed(make.pid).items() if state == "Z"]
 
+    def durations(self, out):
+        """How long an uninterrupted `make scenario` of each takes here, so that every kill lands
+        inside its run (a netns run can be over before a fixed delay has passed)."""
+        whole = {}
+        for name in SCENARIOS:
+            started = time.monotonic()
+            subprocess.run(["make", "-s", "scenario", f"NAME={name}", f"BACKEND={self.backend}", f"OUT={out}"],
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            whole[name] = time.monotonic() - started
+        return whole
+
     @staticmethod
     def killed(group):
         """{pid: state} of our children from the killed process group: its `lab` and the programs it
@@ -198,8 +209,10 @@ class Sweep:
         rng = random.Random(f"{self.seed}-{self.backend}")
         rows = []
         try:
+            whole = self.durations(out / "timing")
             for point in range(self.kills):
-                name, delay = SCENARIOS[point % len(SCENARIOS)], rng.uniform(0.3, 4.5)
+                name = SCENARIOS[point % len(SCENARIOS)]
+                delay = rng.uniform(0.05, 0.95) * whole[name]  # a seeded share of what the run takes here
                 killed_at, zombies = self.kill_one(name, delay, out / "killed")
                 dead_runs = {r.run_id for r in lease.leases(self.backend).values() if r.dead}
                 t = time.monotonic()

@@ -51,8 +51,10 @@ def test_a_signalled_run_tears_itself_down(backend, sig, tmp_path, request):
         import docker
         sweep.client = docker.from_env()
     rng = random.Random(f"interrupt-{backend}-{sig.name}")  # seeded: the same points every time
+    whole = sweep.durations(tmp_path / "timing")
     for point in range(POINTS):
-        name, delay = SCENARIOS[point % len(SCENARIOS)], rng.uniform(0.3, 4.5)
+        name = SCENARIOS[point % len(SCENARIOS)]
+        delay = rng.uniform(0.05, 0.95) * whole[name]  # a seeded share of what the run takes here
         rc, records = interrupted_make(backend, name, sig, delay, tmp_path / str(point))
         for record in records:  # a run directory is a whole record, or says it is not one
             assert record["complete"] is ("verdict" in record), (delay, record)
