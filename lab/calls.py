@@ -1,4 +1,4 @@
-"""Drive the agent (sockops.py) in a Host and turn each reply into an outcome.
+"""Drive a host's agent (any runtime's: lab/agents/PROTOCOL.md) and turn each reply into an outcome.
 
 An Agent is one agent process in one host: it sends a command line, reads the
 reply line, and keeps every line both ways for the run's raw event log. When
@@ -6,8 +6,9 @@ the process dies in the middle of a call (SIGPIPE at its default disposition,
 a kill), the call's outcome is the signal that ended it.
 
 `outcome()` is the one place a raw event becomes the token a scenario
-expects: a byte count, EOF, ok, an errno name, a signal name, a TCP state or
-TIMEOUT.
+expects: a byte count, EOF, ok, an errno name, a signal name, a TCP state,
+TIMEOUT, SKIPPED, or, where a runtime failed a call without an errno (Java),
+its exact words.
 
     >>> outcome("recv", {"ret": 0})
     'EOF'
@@ -15,6 +16,9 @@ TIMEOUT.
     'EPIPE'
     >>> outcome("send", {"exit": 141})
     'SIGPIPE'
+    >>> token = outcome("recv", {"words": "java.net.SocketException: Connection reset"})
+    >>> token, is_success(token)
+    ('java.net.SocketException: Connection reset', False)
 """
 
 import errno
@@ -24,7 +28,7 @@ import signal
 from lab.errors import StepTimeout
 
 GRACE = 2.0  # seconds we wait beyond a call's own deadline before calling it hung
-FAILURES = ("TIMEOUT", "ERROR")
+FAILURES = ("TIMEOUT", "ERROR", "SKIPPED")
 ERRNO_NAMES = set(errno.errorcode.values())
 
 
@@ -38,15 +42,23 @@ def signal_name(rc):
     return None
 
 
+class Words(str):
+    """A failure the runtime reported in its own words only, with no errno (Java's exceptions)."""
+
+
 def outcome(op, event):
     if "error" in event:
         return "ERROR"
+    if "skipped" in event:
+        return "SKIPPED"
     if "timeout" in event:
         return "TIMEOUT"
     if "errno" in event:
         return event["errno"]
     if "exit" in event:
         return signal_name(event["exit"]) or f"exit {event['exit']}"
+    if "ret" not in event and "words" in event:
+        return Words(event["words"])
     ret = event.get("ret")
     if op in ("recv", "recvall") and ret == 0:
         return "EOF"
@@ -57,18 +69,20 @@ def is_success(token):
     """Is this outcome a success (what `ok` and an omitted expect accept)?"""
     if isinstance(token, int):
         return True
-    return not (token in FAILURES or token in ERRNO_NAMES or token.startswith(("SIG", "exit ")))
+    return not (isinstance(token, Words) or token in FAILURES or token in ERRNO_NAMES or token.startswith(("SIG", "exit ")))
 
 
 class Agent:
-    def __init__(self, host, sigpipe="ignore", timeout=10.0):
+    def __init__(self, host, sigpipe="ignore", timeout=30.0):  # a JVM under emulation starts slowly
         self.host = host
         self.log = []
         self.next_id = 0
         self.process = host.spawn([*host.agent_argv, f"--sigpipe={sigpipe}"])
         hello = self._read(timeout)
         if hello is None:
-            raise StepTimeout(f"the agent in {host.name} did not start")
+            stderr = "".join(getattr(self.process, "stderr", []))[-2000:]
+            raise StepTimeout(f"the agent in {host.name} did not start" + (f": {stderr}" if stderr else ""))
+        self.hello = hello  # its runtime, version and SIGPIPE disposition; `skipped` if it could not do as asked
         self.pid = hello["pid"]
         self.exited = None  # exit status once the process has ended
 

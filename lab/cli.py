@@ -3,6 +3,8 @@
     lab run NAME [NAME...]   run scenarios (a catalogue name or a scenario file's path);
                              exit 0 all passed, 1 a failed expectation
         [--repeat N]         ... N times each, and say whether every outcome was the same
+        [--runtime R]        ... with each host's program in runtime R (c, python, java-nio,
+                             java-socket, go, node; default python) unless its scenario names one
     lab list                 the catalogue, one line each (faults, kernel features here)
     lab catalogue            the catalogue as a Markdown table (the README's)
     lab show NAME            a scenario's story, steps and expectations (NAME or a file's path)
@@ -61,7 +63,7 @@ def cmd_run(args, console):
             runs = []
             for i in range(args.repeat):
                 counter = f" (run {i + 1}/{args.repeat})" if args.repeat > 1 else ""
-                res = recording.run_recorded(scenario, backend, args.out,
+                res = recording.run_recorded(scenario, backend, args.out, runtime=args.runtime,
                                              progress=lambda msg: status.update(f"{scenario.name}{counter}: {msg}"))
                 runs.append(res)
                 all_good &= res.verdict.passed or bool(res.skipped)  # a skip names what is missing
@@ -201,6 +203,7 @@ class Parser(argparse.ArgumentParser):
 def parser():
     from lab.backends import BACKENDS
     from lab.runner import RUNS
+    from lab.runtimes import NAMES as RUNTIMES
     p = Parser(prog="lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend", choices=BACKENDS, default=os.environ.get("LAB_BACKEND", "docker"),
                    help="where hosts run: Docker containers, or network namespaces on this machine "
@@ -211,6 +214,8 @@ def parser():
     run.add_argument("--out", type=Path, default=RUNS, help="where run directories go")
     run.add_argument("--repeat", type=repeat_count, default=1, metavar="N",
                      help="run each scenario N times and report whether every outcome was the same")
+    run.add_argument("--runtime", choices=RUNTIMES, default=None,
+                     help="the runtime of every host whose scenario entry names none (default: python)")
     run.set_defaults(fn=cmd_run)
     listing = sub.add_parser("list", help="the catalogue, with the kernel features each scenario needs")
     listing.add_argument("--no-probe", action="store_true", help="do not start a host to probe kernel features")

@@ -13,7 +13,8 @@ seen on that connection before the call returned:
     ENOTCONN                 an RST that reached this host, or our retransmissions (the socket is CLOSE)
     ETIMEDOUT                our retransmissions or keepalive probes (counted; the capture
                              sees the peer's answers before a firewall drops them, so
-                             "unanswered" is not something it can show)
+                             "unanswered" is not something it can show), or our ARP requests
+                             for the peer unanswered (the SYNs waited for an answer, unsent)
     EOF                      the peer's FIN, or its RST (once an earlier call has reported
                              the reset, a read returns 0)
 
@@ -35,6 +36,13 @@ SLACK = 0.002  # seconds: a packet stamped just after the call returned still co
 
 def needs_evidence(outcome):
     return isinstance(outcome, str) and (outcome == "EOF" or outcome in ERRNO_NAMES or outcome.startswith("SIG"))
+
+
+def unanswered_arp(segments, me, peer):
+    """Our ARP requests for the peer, when none was answered: what was sent stayed queued."""
+    arps = [s for s in segments if s.arp == "request" and s.src == me and s.dst == peer]
+    replies = [s for s in segments if s.arp == "reply" and s.src == peer and s.dst == me]
+    return [] if replies else arps
 
 
 def explain_one(outcome, conn, segments, end):
@@ -65,16 +73,15 @@ def explain_one(outcome, conn, segments, end):
         if outcome == "ECONNREFUSED":
             found = rsts + found
         if outcome == "EHOSTUNREACH" and not found:
-            arps = [s for s in before if s.arp == "request" and s.src == me and s.dst == peer]
-            replies = [s for s in before if s.arp == "reply" and s.src == peer and s.dst == me]
-            if arps and not replies:
-                found = arps
+            found = unanswered_arp(before, me, peer)
         wanted = " or ".join(sorted(ICMP_FOR[outcome]))
         extra = {"ECONNREFUSED": "an RST answering our SYN, or ", "EHOSTUNREACH": ""}.get(outcome, "")
         arp = ", or our ARP requests unanswered" if outcome == "EHOSTUNREACH" else ""
         return bool(found), f"{extra}ICMP {wanted} for this connection{arp}", found
     if outcome == "ETIMEDOUT":
-        return bool(tries), f"our retransmissions or keepalive probes ({len(tries)} seen)", tries
+        found = tries or unanswered_arp(before, me, peer)
+        return bool(found), f"our retransmissions or keepalive probes ({len(tries)} seen), " \
+                            "or our ARP requests unanswered", found
     return False, f"no rule says which packet explains {outcome}", []
 
 

@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from lab.cell import FAMILY, Cell
 from lab.packets import Segment
 
 
@@ -155,6 +156,8 @@ class RunRecord:
     hosts: tuple = ()                      # the scenario's hosts, in its order
     run_id: str = ""
     environment: dict = field(default_factory=dict)   # kernel, backend, engine, machine, ...
+    cell: Cell | None = None               # scenario, runtime, family, kernel (lab/cell.py)
+    runtimes: dict = field(default_factory=dict)      # host -> {runtime, version, sigpipe}
     timings: dict = field(default_factory=dict)       # phase -> seconds
     pcaps: tuple = ()                      # file names in the run directory
     directory: Path | None = None
@@ -188,6 +191,7 @@ class RunRecord:
             skipped=raw.get("skipped"), name=scenario.get("name", ""), summary=scenario.get("summary", ""),
             story=scenario.get("story", ""), hosts=tuple(scenario.get("hosts") or addresses),
             run_id=data.get("run_id", ""), environment=data.get("environment", {}), timings=data.get("timings", {}),
+            cell=cell_of(data), runtimes=data.get("runtimes", {}),
             pcaps=tuple(data.get("files", {}).get("pcaps", ())), directory=directory)
 
     def host_of(self, address):
@@ -200,6 +204,15 @@ class RunRecord:
         """The connection of socket `sock` on `host` (any host: None) as of step `at` (None: the run's end)."""
         return next((c for c in reversed(self.connections) if c.sock == sock and host in (None, c.host)
                      and (at is None or c.step <= at)), None)
+
+
+def cell_of(data):
+    """The record's cell; a record from before runtimes ran every host in python, over IPv4."""
+    if "cell" in data:
+        c = data["cell"]
+        return Cell(c["scenario"], c["runtime"], c["family"], c["kernel"])
+    kernel = data.get("environment", {}).get("kernel")
+    return Cell(data.get("scenario", {}).get("name", ""), "python", FAMILY, kernel) if kernel else None
 
 
 def verdict_of(v):

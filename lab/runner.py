@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab import faults, packets, probes, verdict
-from lab.backends.base import HostSpec, Topology
+from lab import faults, packets, probes, runtimes, socket_table, verdict
 from lab.calls import Agent, outcome
 from lab.capture import Captures
-from lab.errors import FaultError, HostGone, SetupError, StepTimeout
+from lab.errors import FaultError, HostGone, StepTimeout
 from lab.faults.base import FaultContext
+from lab.topology import route_through_routers, topology, unowned
 from lab.record import Observation
 from lab.scenario.model import parse_version
 
@@ -85,47 +85,31 @@ class RunResult:
     addresses: dict
     segments: dict
     skipped: str | None = None   # why the scenario could not run here
+    runtimes: dict = dataclasses.field(default_factory=dict)  # host -> its agent's runtime and version
     directory: Path | None = None
 
 
-def topology(scenario, run_id):
-    caps = {name: set() for name in scenario.hosts}
-    for step in scenario.steps:
-        if step.fault and step.fault != "heal":
-            fault = faults.FAULTS[step.fault]
-            for name in fault.hosts_touched(step):
-                caps[name] |= set(fault.caps)
-    for name, opts in scenario.hosts.items():
-        if opts.via:
-            caps[name].add("NET_ADMIN")  # to add its routes through the router
-    return Topology(run_id=run_id, hosts=tuple(
-        HostSpec(name, tuple(sorted(caps[name])), opts.capture, opts.router, opts.via is not None)
-        for name, opts in scenario.hosts.items()
-    ))
-
-
-def route_through_routers(scenario, hosts):
-    """Each host with `via` reaches every other non-router host through its router."""
-    for name, opts in scenario.hosts.items():
-        if not opts.via:
-            continue
-        for other, other_opts in scenario.hosts.items():
-            if other != name and not other_opts.router:
-                done = hosts[name].exec(["ip", "route", "add", f"{hosts[other].address}/32",
-                                         "via", hosts[opts.via].address])
-                if not done.succeeded:
-                    raise SetupError(f"cannot route {name} to {other} via {opts.via}: {done.stderr.strip()}")
+def runtime_gap(scenario, observations):
+    """Why the run is SKIPPED when a runtime had no API for a step (never passed, never faked)."""
+    last = observations[-1] if observations else None
+    if last is None or last.outcome != "SKIPPED":
+        return None
+    step = scenario.step(last.number)
+    return f"runtime {scenario.hosts[step.host].runtime} ({step.host}, step {step.label}): {last.event['skipped']}"
 
 
 class Steps:
     """Runs a scenario's steps in order against live hosts, one Observation each."""
 
-    def __init__(self, scenario, hosts, progress, run_id):
+    def __init__(self, scenario, hosts, progress, run_id, others=None):
         self.scenario = scenario
         self.hosts = hosts
+        self.others = others or {}  # addresses no host owns, by name (unowned)
         self.progress = progress
         self.agents = {}      # host name -> its current agent
         self.logs = {}        # host name -> every line to and from its agents
+        self.runtimes = {}    # host name -> its agent's runtime, version and SIGPIPE disposition (hello)
+        self.ends = {}        # (host, socket name) -> (local, peer) as its agent last reported them
         self.applied = {}     # step label -> (fault, context), until healed
         self.run_id = run_id
 
@@ -135,12 +119,14 @@ class Steps:
             agent = Agent(self.hosts[name], self.scenario.hosts[name].sigpipe)
             self.agents[name] = agent
             self.logs.setdefault(name, []).append(agent.log)
+            self.runtimes.setdefault(name, {k: agent.hello.get(k) for k in ("runtime", "version", "sigpipe")})
         return agent
 
     def call_args(self, step):
         args = dict(step.args)
         if "to" in args:
-            args["addr"] = self.hosts[args.pop("to")].address
+            to = args.pop("to")
+            args["addr"] = self.others[to] if to in self.others else self.hosts[to].address
         return args
 
     def running(self, step):
@@ -152,7 +138,12 @@ class Steps:
 
     def run_one(self, step):
         if step.call:
-            event = self.agent(step.host).call(step.call, self.call_args(step), step.timeout)
+            agent = self.agent(step.host)
+            if "skipped" in agent.hello:  # the runtime cannot set up what the host asks (--sigpipe=default)
+                return "SKIPPED", {"op": step.call, "skipped": agent.hello["skipped"]}
+            event = agent.call(step.call, self.call_args(step), step.timeout)
+            if "local" in event and "peer" in event:
+                self.ends[step.host, step.args.get("sock", "conn")] = (event["local"], event["peer"])
             return outcome(step.call, event), event
         if (step.wait or step.fault == "kill") and self.running(step) is None:
             return "ERROR", {"error": f"no program is running on {step.host} for this step"}
@@ -169,6 +160,9 @@ class Steps:
                 state = step.args["state"]
                 args["want"] = [state] if isinstance(state, str) else state
             event = self.agents[step.host].call(step.wait, args, step.timeout)
+            if "skipped" in event:  # the runtime has no TCP_INFO or SIOCOUTQ: the lab reads the kernel's table
+                event = socket_table.wait(self.hosts[step.host], step.wait, self.ends.get((step.host, args["sock"])),
+                                          args.get("want", ()), step.timeout)
             return outcome(step.wait, event), event
         return self.fault(step)
 
@@ -217,14 +211,16 @@ class Steps:
             start = event.get("start", {}).get("real", start)
             end = event.get("end", {}).get("real", end)
             observations.append(Observation(step.number, token, start, end, event))
-            if event.get("hung"):
-                break  # the agent is stuck in a call: later steps on it cannot run
+            if event.get("hung") or token == "SKIPPED":
+                break  # the agent is stuck in a call, or its runtime cannot make it: later steps cannot run
         return observations
 
 
-def run(scenario, backend, progress=lambda msg: None, run_id=None):
-    """Run one scenario on a backend; return its RunResult (not yet written anywhere)."""
+def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None):
+    """Run one scenario on a backend, each host's agent in its scenario entry's runtime, else
+    `runtime` (python by default); return its RunResult (not yet written anywhere)."""
     run_id = run_id or new_run_id()
+    scenario = runtimes.assign(scenario, runtime)
     timings = {}
     clock = time.monotonic()
 
@@ -235,23 +231,25 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
         clock = now
 
     progress("checking images")
-    backend.ensure_images()
+    backend.ensure_images(sorted({opts.runtime for opts in scenario.hosts.values()}))
     lap("images")
     progress("starting hosts")
     with deployed(backend, topology(scenario, run_id), lambda: progress("tearing down")) as deployment:
         hosts = deployment.hosts
         with deferred_interrupts():
             route_through_routers(scenario, hosts)
+            others = unowned(scenario, hosts)
             progress("probing the kernel")
             skipped = probes.missing(scenario, hosts)
             captures = Captures({} if skipped else {n: h for n, h in hosts.items() if scenario.hosts[n].capture})
             progress("starting captures")
             captures.start()
         lap("setup")
-        steps = Steps(scenario, hosts, progress, run_id)
+        steps = Steps(scenario, hosts, progress, run_id, others)
         unhealed = []
         try:
             observations = [] if skipped else steps.run()
+            skipped = skipped or runtime_gap(scenario, observations)
         finally:
             with deferred_interrupts():
                 unhealed = steps.heal_all()
@@ -260,17 +258,18 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None):
         with deferred_interrupts():
             pcaps = captures.stop()
         lap("capture")
-        addresses = {name: host.address for name, host in hosts.items()}
+        addresses = {**{name: host.address for name, host in hosts.items()}, **others}
         env = {**backend.describe(), "machine": platform.node()}
     lap("teardown")
     known = set(addresses.values())
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}
-    judged = verdict.judge(scenario, parse_version(env["kernel"]), observations, segments, addresses)
+    judged = verdict.judge(scenario, parse_version(env["kernel"]), observations, segments, addresses,
+                           {name: opts.runtime for name, opts in scenario.hosts.items()})
     judged = dataclasses.replace(judged, unhealed=tuple(unhealed))
     lap("verdict")
     agent_logs = {name: [line for log in logs for line in log] for name, logs in steps.logs.items()}
     return RunResult(
         scenario=scenario, run_id=run_id, env=env, timings=timings, observations=observations,
         verdict=judged, agent_logs=agent_logs, pcaps=pcaps, addresses=addresses, segments=segments,
-        skipped=skipped,
+        skipped=skipped, runtimes=steps.runtimes,
     )

@@ -24,6 +24,7 @@ import errno
 import fcntl
 import json
 import os
+import platform
 import select
 import signal
 import socket
@@ -238,7 +239,10 @@ def main(argv):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     agent = Agent()
     out = sys.stdout
-    out.write(json.dumps({"op": "hello", "pid": os.getpid(), "start": clocks()}) + "\n")
+    sigpipe = "default" if signal.getsignal(signal.SIGPIPE) == signal.SIG_DFL else "ignore"
+    out.write(json.dumps({"op": "hello", "pid": os.getpid(), "runtime": "python",
+                          "version": f"CPython {platform.python_version()}", "sigpipe": sigpipe,
+                          "start": clocks()}) + "\n")
     out.flush()
     for line in sys.stdin:
         if not line.strip():

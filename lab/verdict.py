@@ -23,10 +23,10 @@ def matches(expected, observed):
     return any(observed == e or (e == SUCCESS and is_success(observed)) for e in expected)
 
 
-def judge_steps(scenario, kernel, run):
+def judge_steps(scenario, kernel, run, runtimes):
     verdicts = []
     for step in scenario.steps:
-        expect = step.expect.for_kernel(kernel)
+        expect = step.expect.for_cell(kernel, runtimes.get(step.host))
         seen = run.observation(step.number)
         observed = seen.outcome if seen else "not run"
         verdicts.append(StepVerdict(
@@ -86,11 +86,12 @@ def rule_connection(rule, run):
     return next(filter(None, (run.connection(rule.sock, host) for host in hosts)), None)
 
 
-def judge(scenario, kernel, observations, captures, addresses):
-    """captures: {host: [Segment]}; addresses: {host: ip}."""
+def judge(scenario, kernel, observations, captures, addresses, runtimes=None):
+    """captures: {host: [Segment]}; addresses: {host: ip}; runtimes: {host: runtime name}."""
+    runtimes = runtimes or {}
     run = RunRecord.of(observations, captures, addresses, {s.number: s.host for s in scenario.steps})
     return Verdict(
-        steps=judge_steps(scenario, kernel, run),
-        rules=tuple(judge_rule(r.for_kernel(kernel), scenario, run) for r in scenario.packets),
+        steps=judge_steps(scenario, kernel, run, runtimes),
+        rules=tuple(judge_rule(r.for_cell(kernel, runtimes), scenario, run) for r in scenario.packets),
         evidence=tuple(explain(scenario, run)),
     )

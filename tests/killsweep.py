@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from lab.backends import lease  # noqa: E402
 from lab.backends.base import LABEL  # noqa: E402
 from lab.backends.docker import OWNER  # noqa: E402
-from lab.backends.netns import NAME, NETNS_DIR, PREFIX, SOCKOPS  # noqa: E402
+from lab.backends.netns import NAME, NETNS_DIR, PREFIX  # noqa: E402
+from lab.cache import cache_dir  # noqa: E402
 from lab.owner import Owner  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -46,7 +47,7 @@ PR_SET_CHILD_SUBREAPER = 36
 UNPLUGGED_PAIR = re.compile(r"veth\w+@veth\w+:? ?<[^>]*> .* state DOWN")
 SCENARIOS = ["crash-reset", "kill-unread-data", "connect-refused", "reject-by-router"]
 LIVE_SCENARIO = "crash-reset"
-PROGRAMS = (str(SOCKOPS), f"/tmp/{PREFIX}")  # a netns agent, a netns tcpdump (-w /tmp/tfl-…)
+PROGRAMS = (str(cache_dir() / "agents"), f"/tmp/{PREFIX}")  # a netns agent (lab/runtimes.py), a netns tcpdump
 
 
 def lab(*args, **kwargs):

@@ -125,6 +125,10 @@ def test_crash_reset_details():
     # bad argument values
     ("{host: server, call: listen, port: 7000}", "{host: server, fault: partition, peer: nobody}", 8,
      "step 1 (server partition): unknown host 'nobody'"),
+    ("{host: server, call: listen, port: 7000}", "{host: server, fault: partition, peer: unowned}", 8,
+     "step 1 (server partition): unknown host 'unowned'"),  # only connect's `to` may name it
+    ("{host: client, call: send", "{host: unowned, call: send", 14, "unknown host 'unowned'"),
+    ("  client:\n", "  client:\n  unowned:\n", 7, "no host may be called 'unowned'"),
     ("{host: server, call: listen, port: 7000}", "{host: server, fault: rate, rate: fast}", 8,
      "step 1: 'fast' does not match"),
     ("{host: server, call: listen, port: 7000}", "{host: server, fault: reject, with: icmp-bogus}", 8,
@@ -288,3 +292,10 @@ def test_max_alone_means_at_most():
 
 def test_debian_kernel_release_parses_to_its_version():
     assert model.parse_version("6.12.12+deb13-amd64") == (6, 12, 12)
+
+
+def test_connect_and_packet_rules_may_name_the_unowned_address():
+    """`unowned`: an address of the lab's own subnet that no host owns (the runner picks it)."""
+    s = load_text(edit("sock: a, to: server,", "sock: a, to: unowned,").replace(
+        "{from: client, to: server, flags: SYN", "{from: client, to: unowned, flags: SYN"), "x.yaml")
+    assert s.step(2).args["to"] == "unowned" and s.packets[0].dst == "unowned"

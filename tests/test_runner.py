@@ -20,6 +20,7 @@ import pytest
 
 from fakes import FakeBackend, refused, scenario_text
 from lab import runner
+from lab.backends.base import ExecResult
 from lab.errors import SetupError
 from lab.scenario.load import load_text
 from named_steps import observation
@@ -245,3 +246,16 @@ def test_a_dead_agent_is_an_outcome_and_the_hosts_next_call_starts_a_new_one(mon
     assert res.verdict.steps[-1].observed == "not run"  # nothing more can run on a hung agent
     assert [v.passed for v in res.verdict.steps] == [True] * 7 + [False]
     assert backend.calls()[-1] == "down"
+
+
+def test_unowned_is_the_last_address_of_the_subnet_and_named_in_the_addresses():
+    text = scenario_text("""\
+  - {host: client, call: connect, to: unowned, port: 7000, expect: EHOSTUNREACH}
+""").replace("packets:\n", "packets:\n  - {from: client, to: unowned, arp: request, min: 1, why: w}\n", 1)
+    eth0 = "2: eth0    inet 10.99.1.3/24 brd 10.99.1.255 scope global eth0\\       valid_lft forever"
+    backend = FakeBackend(on_agent=answers({"connect": {"errno": "EHOSTUNREACH"}}),
+                          on_exec=fail_when("ip -4 -o addr", ExecResult(0, eth0)))
+    res = run(backend, text)
+    assert res.addresses["unowned"] == "10.99.1.254"
+    sent = [line for entry in res.agent_logs["client"] if '"connect"' in (line := entry["line"])]
+    assert '"addr": "10.99.1.254"' in sent[0]

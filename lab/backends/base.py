@@ -46,6 +46,7 @@ class HostSpec:
     captured: bool = True    # run a tcpdump beside it
     router: bool = False     # forwards between the others: ip_forward on, redirects off
     routed: bool = False     # takes no redirects (its routes go through a router)
+    runtime: str = "python"  # the runtime its agent is written in (lab/runtimes.py)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Host(ABC):
     name: str
     address: str          # fixed for the run: it survives stop/start and disconnect/reconnect
     router: bool          # packets between others pass through it (faults use FORWARD)
-    agent_argv: list      # how to start lab/sockops.py inside this host
+    agent_argv: list      # how to start its runtime's agent inside this host
 
     @abstractmethod
     def exec(self, argv: list[str]) -> ExecResult: ...
@@ -179,8 +180,8 @@ class Sidecar(ABC):
 class Backend(ABC):
     name: str
 
-    def ensure_images(self) -> dict:
-        """Build what hosts are made from, if missing; {name: tag}. Namespaces need none."""
+    def ensure_images(self, wanted=("python",)) -> dict:
+        """Build what hosts of these runtimes are made from, if missing; {name: tag}."""
         return {}
 
     @abstractmethod

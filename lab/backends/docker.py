@@ -23,7 +23,7 @@ import docker.errors
 import requests.exceptions
 from docker.types import IPAMConfig, IPAMPool
 
-from lab import images
+from lab import images, runtimes
 from lab.backends import lease
 from lab.backends.base import LABEL, Backend
 from lab.backends.compose import compose_templates, sysctls
@@ -32,6 +32,7 @@ from lab.errors import SetupError
 from lab.owner import Owner
 
 OWNER = "tcp-fault-lab.owner"  # the run's owner (lab/owner.py): boot id, pid namespace, pid, start time
+AGENT_DIR = "/opt/lab/agent"  # where images/host/Dockerfile puts the host's agent
 SUBNET_POOL = os.environ.get("LAB_SUBNET_POOL", "10.213.0.0/16")
 
 
@@ -63,8 +64,8 @@ class DockerBackend(Backend):
         self.host_template, self.capture_template, self.network_template = compose_templates()
         self.tags = None  # the images, shared by every run of this backend object
 
-    def ensure_images(self):
-        self.tags = images.ensure(self.client, self.say)
+    def ensure_images(self, wanted=("python",)):
+        self.tags = {**(self.tags or {}), **images.ensure(self.client, self.say, wanted)}
         return self.tags
 
     def free_subnet(self):
@@ -96,8 +97,9 @@ class DockerBackend(Backend):
 
     def up(self, topology):
         """The run's network and hosts; on any failure, whatever it had made is removed again."""
-        if self.tags is None:
-            self.ensure_images()
+        wanted = {spec.runtime for spec in topology.hosts}
+        if self.tags is None or any(f"host:{r}" not in self.tags for r in wanted):
+            self.ensure_images(sorted(wanted))
         labels = {LABEL: topology.run_id, OWNER: str(Owner.current()), **topology.labels}
         deployment = DockerDeployment(topology.run_id, client=self.client, labels=labels,
                                       lease=lease.Lease(self.name, topology.run_id),
@@ -123,9 +125,11 @@ class DockerBackend(Backend):
                 container = self.client.containers.run(
                     network=network.name, hostname=spec.name, networking_config={network.name: endpoint},
                     sysctls=sysctls(spec) or None,
-                    **run_kwargs(self.host_template, self.tags["host"], name, deployment.labels, spec.caps),
+                    **run_kwargs(self.host_template, self.tags[f"host:{spec.runtime}"], name, deployment.labels,
+                                 spec.caps),
                 )
-            return spec.name, DockerHost(deployment, spec.name, container, addresses[spec.name], spec.router)
+            return spec.name, DockerHost(deployment, spec.name, container, addresses[spec.name], spec.router,
+                                         runtimes.get(spec.runtime).argv(AGENT_DIR))
 
         with ThreadPoolExecutor(max_workers=len(topology.hosts)) as pool:
             return dict(pool.map(start_host, topology.hosts))

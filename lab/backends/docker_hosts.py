@@ -59,13 +59,13 @@ class DockerSidecar(Sidecar):
 
 
 class DockerHost(Host):
-    def __init__(self, deployment, name, container, address, router=False):
+    def __init__(self, deployment, name, container, address, router=False, agent_argv=()):
         self.deployment = deployment
         self.container = container
         self.name = name
         self.address = address
         self.router = router
-        self.agent_argv = ["python3", "/opt/lab/sockops.py"]  # put there by images/host/Dockerfile
+        self.agent_argv = list(agent_argv)
 
     def exec(self, argv):
         return exec_in(self.container, argv)

@@ -11,9 +11,9 @@ verdicts on both backends):
 
 - a host's programs are started with `nsenter --net=…` and the
   capabilities, no_new_privs and read-only file system a container of
-  their role gets (confine.py); they share the machine's process table,
-  and the agent is the lab's own `sockops.py`; the lab's own set-up in a
-  namespace (the engine's part on Docker) runs as root;
+  their role gets (confine.py); they share the machine's process table
+  and programs (a host's agent: its runtime's, built into the cache by
+  lab/runtimes.py); the lab's set-up in a namespace runs as root;
 - a capture is a tcpdump in the host's namespace; it stops, as a sidecar's
   does, when the host's `eth0` goes away;
 - stop: SIGKILL to every process of the host but its capture, wait until
@@ -45,6 +45,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import runtimes
 from lab.backends import lease
 from lab.backends.base import Backend, Deployment, ExecResult, Host, Sidecar
 from lab.backends.compose import compose_templates, sysctls
@@ -54,7 +55,6 @@ from lab.errors import HostGone, SetupError, StepTimeout
 NETNS_DIR = Path("/run/netns")
 PREFIX = "tfl-"
 SUBNET = ipaddress.ip_network("10.213.0.0/24")
-SOCKOPS = Path(__file__).resolve().parents[1] / "sockops.py"
 # an older lab named its objects tfl-<run>-p<pid>-<host>: not ours to judge, so never matched
 NAME = re.compile(r"^tfl-(?P<run>\d{10}-[0-9a-f]{6})-(?!p\d+-)(?P<host>.+)$")
 NO_IPV6 = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
@@ -140,7 +140,8 @@ class NetnsHost(Host):
         self.router = spec.router
         self.netns = deployment.netns_name(spec.name)
         self.captures = []
-        self.agent_argv = [sys.executable, str(SOCKOPS)]
+        # this machine's runtimes run the agent, built into the cache (lab/runtimes.py)
+        self.agent_argv = runtimes.get(spec.runtime).argv(runtimes.build(spec.runtime), python=sys.executable)
 
     def confined(self, argv, role="host"):
         """argv as a program of the host (with its faults' capabilities) or of its capture."""
@@ -229,6 +230,9 @@ class NetnsBackend(Backend):
                              "(`apt-get install iproute2 util-linux tcpdump iptables procps`)")
         if os.geteuid() != 0:
             raise SetupError("the netns backend needs root (network namespaces, bridges, tcpdump)")
+
+    def ensure_images(self, wanted=("python",)):  # no images: the agents, built once into the cache
+        return {f"agent:{name}": str(runtimes.build(name)) for name in wanted}
 
     def up(self, topology):
         """The run's switch and hosts; on any failure, whatever it had made is removed again."""

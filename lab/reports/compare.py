@@ -1,10 +1,12 @@
 """One matrix from many runs: rows are scenario steps and packet rules, columns are
-kernels (or machines), cells the observed outcome; rows whose cells differ are marked.
+kernels, runtimes and families (lab/cell.py) or machines, cells the observed
+outcome; rows whose cells differ are marked.
 
 Takes result.json files from any source (this machine, another host's CI
 artifacts, later kernel VMs); only complete records count. A column is a
-kernel, split by machine when two machines ran the same kernel. Several
-runs in one cell that disagree show every outcome seen.
+kernel, and also a runtime or family where the records hold more than one,
+split by machine when two machines ran the same kernel. Several runs in one
+cell that disagree show every outcome seen.
 """
 
 import json
@@ -74,9 +76,11 @@ def find_records(paths):
     return records
 
 
-def column_of(record, split_by_machine):
-    env = record.environment
-    return f"{env['kernel']} @ {env.get('machine', '?')}" if split_by_machine else env["kernel"]
+def column_of(record, split_by_machine, dimensions):
+    env, cell = record.environment, record.cell
+    column = " ".join([env["kernel"]] + [getattr(cell, d) if d == "runtime" else f"ipv{cell.family}"
+                                         for d in dimensions])
+    return f"{column} @ {env.get('machine', '?')}" if split_by_machine else column
 
 
 def build(records):
@@ -85,10 +89,12 @@ def build(records):
     for r in records:
         kernels.setdefault(r.environment["kernel"], set()).add(r.environment.get("machine", "?"))
     split = any(len(machines) > 1 for machines in kernels.values())
-    columns = sorted({column_of(r, split) for r in records}, key=lambda c: (parse_version(c), c))  # 5.10 < 6.1 < 10.1
+    dimensions = [d for d in ("runtime", "family") if len({getattr(r.cell, d) for r in records}) > 1]
+    columns = sorted({column_of(r, split, dimensions) for r in records},
+                     key=lambda c: (parse_version(c), c))  # 5.10 < 6.1 < 10.1
     rows = {}
     for r in records:
-        column, v, name = column_of(r, split), r.verdict, r.name
+        column, v, name = column_of(r, split, dimensions), r.verdict, r.name
         items = [(s.key, " or ".join(map(str, s.expected)), s.observed, s.passed, False) for s in v.steps]
         items += [(f"packets {rule.text}", rule.wanted, rule.count, rule.passed, not rule.wanted.isdigit())
                   for rule in v.rules]

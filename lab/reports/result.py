@@ -13,6 +13,7 @@ event, every packet rule with the packets that matched, and the verdict.
 import json
 from datetime import datetime, timezone
 
+from lab.cell import FAMILY, Cell, runtime_label
 from lab.scenario.model import parse_version
 from lab.wire import summarize
 
@@ -49,16 +50,25 @@ def run_directory(root, name):
     raise FileExistsError(f"{root}: too many runs of {name} within one second")
 
 
+def cell(result):
+    hosts = {name: opts.runtime for name, opts in result.scenario.hosts.items()}
+    return Cell(result.scenario.name, runtime_label(hosts), FAMILY, result.env["kernel"])
+
+
 def record(result):
     v = result.verdict
     return {
         "format": FORMAT,
         "complete": True,
         "run_id": result.run_id,
+        "cell": cell(result).as_dict(),
         "scenario": {"name": result.scenario.name, "path": result.scenario.path,
                      "summary": result.scenario.summary, "story": result.scenario.story,
                      "hosts": list(result.scenario.hosts)},
         "environment": {**result.env, "kernel_version": list(parse_version(result.env["kernel"]))},
+        # each host's runtime as the scenario set it, and as its agent described itself
+        "runtimes": {name: {"runtime": opts.runtime, **result.runtimes.get(name, {})}
+                     for name, opts in result.scenario.hosts.items()},
         "timings": result.timings,
         # containers share the machine's kernel, so calls and packets have one clock
         "clock": {"source": "CLOCK_REALTIME", "alignment": "shared kernel clock", "uncertainty_s": 0.0},

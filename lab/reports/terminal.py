@@ -16,13 +16,21 @@ def shown(outcomes):
     return " or ".join(str(o) for o in outcomes)
 
 
-def steps_table(verdict):
+def words(event):
+    """What the program was told, in its runtime's words (libc's strerror where there are none)."""
+    return event.get("words") or event.get("strerror") or ""
+
+
+def steps_table(verdict, observations=()):
+    said = {o.number: words(o.event) for o in observations}
     table = Table(title="Socket calls", title_justify="left", expand=False)
-    for col in ("#", "host", "call", "expected", "observed", ""):
+    for col in ("#", "host", "call", "expected", "observed", "", *(["the program's words"] if any(said.values())
+                                                                 else [])):
         table.add_column(col)
     for s in verdict.steps:
         observed = Text(str(s.observed), style="" if s.passed else "red")
-        table.add_row(str(s.number), s.host, s.action, shown(s.expected), observed, PASS if s.passed else FAIL)
+        table.add_row(str(s.number), s.host, s.action, shown(s.expected), observed, PASS if s.passed else FAIL,
+                      *([Text(said.get(s.number, ""), style="cyan")] if any(said.values()) else []))
     return table
 
 
@@ -79,10 +87,13 @@ def show(result, console=None):
     v, env = result.verdict, result.env
     console.print(f"[bold]{result.scenario.name}[/bold] — {result.scenario.summary}")
     console.print(f"kernel {env['kernel']} · {env['backend']} engine {env['engine']} · run {result.run_id}")
+    console.print("runtimes: " + " · ".join(f"{host} {opts.runtime}" + (
+        f" ({result.runtimes[host]['version']})" if result.runtimes.get(host, {}).get("version") else "")
+        for host, opts in result.scenario.hosts.items()), highlight=False)
     if result.skipped:
         console.print(Text(f"SKIPPED: {result.skipped}", style="bold yellow"))
         return
-    console.print(steps_table(v))
+    console.print(steps_table(v, result.observations))
     console.print(rules_table(v))
     if v.evidence:
         console.print(evidence_table(v))

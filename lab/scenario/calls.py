@@ -9,7 +9,7 @@ call is declared here, implemented in each agent, and used in a scenario.
 import errno
 import signal
 
-from lab.scenario.kinds import BYTES, HOST, PORT, SOCK, Arg, Kind
+from lab.scenario.kinds import BYTES, PORT, SOCK, TARGET, UNOWNED, Arg, Kind
 from lab.sockops import SOCKET_OPTIONS, TCP_STATES
 
 STATES = [s for s in TCP_STATES if s is not None]
@@ -34,7 +34,8 @@ CALLS = (
     Kind("call", "accept", "Accept one connection from `listener`, named `sock`.", (
         Arg("sock", SOCK), Arg("listener", {"type": "string"}, "The listening socket (default listener).")), outcome=True),
     Kind("call", "connect", "Connect to `port` on host `to` (blocking, until the step's timeout).", (
-        Arg("to", HOST, "The host to connect to.", required=True), Arg("port", PORT, required=True),
+        Arg("to", TARGET, f"The host to connect to, or {UNOWNED}: an address of the lab's own subnet that "
+                          "no host owns (its ARP is never answered).", required=True), Arg("port", PORT, required=True),
         Arg("sock", SOCK), OPTIONS), outcome=True),
     Kind("call", "send", "One send() of `bytes` bytes (default 1); the outcome is the count queued.", (
         Arg("sock", SOCK), Arg("bytes", BYTES)), outcome=True),

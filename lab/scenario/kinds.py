@@ -14,7 +14,7 @@ schema cannot (it knows no document's hosts).
 
     >>> close = Kind("call", "close", "Close the socket.", (Arg("sock", SOCK),), outcome=True)
     >>> close.takes, close.keys
-    (['sock'], ['host', 'id', 'timeout', 'call', 'expect', 'why', 'kernels', 'sock'])
+    (['sock'], ['host', 'id', 'timeout', 'call', 'expect', 'why', 'kernels', 'runtimes', 'sock'])
     >>> Kinds([close, Kind("wait", "acked", "Until all is acknowledged.")]).with_outcome()
     'calls'
 """
@@ -22,6 +22,8 @@ schema cannot (it knows no document's hosts).
 from dataclasses import dataclass
 
 HOST = {"type": "string", "title": "host", "description": "A host of this scenario."}
+UNOWNED = "unowned"  # an address of the lab's own subnet that no host owns: nothing answers its ARP
+TARGET = {"type": "string", "title": "host", "description": f"A host of this scenario, or {UNOWNED}."}
 SOCK = {"type": "string", "pattern": "^[a-z][a-z0-9]*$",
         "description": "The socket's name (default conn; a listener's: listener)."}
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
@@ -30,7 +32,7 @@ BOOL = {"type": "boolean"}
 DURATION = {"type": "string", "pattern": "^[0-9]+(ms|s|us)$"}
 
 COMMON = ("host", "id", "timeout")           # every step takes these
-OUTCOME_KEYS = ("expect", "why", "kernels")   # steps with an outcome take these
+OUTCOME_KEYS = ("expect", "why", "kernels", "runtimes")   # steps with an outcome take these
 FAMILIES = ("call", "wait", "fault")
 
 
@@ -70,8 +72,13 @@ class Kind:
 
     @property
     def hosts(self):
-        """The arguments that name a host of the scenario."""
-        return [a.name for a in self.args if a.type is HOST]
+        """The arguments that name a host of the scenario (or, for a TARGET, `unowned`)."""
+        return [a.name for a in self.args if a.type is HOST or a.type is TARGET]
+
+    @property
+    def targets(self):
+        """The arguments that may name `unowned` instead of a host."""
+        return [a.name for a in self.args if a.type is TARGET]
 
 
 def first_paragraph(text):

@@ -26,8 +26,9 @@ from lab import faults
 from lab.errors import ScenarioError
 from lab.scenario import messages, schema
 from lab.scenario.calls import CALLS, WAITS
-from lab.scenario.kinds import FAMILIES, OUTCOME_KEYS, Kinds
-from lab.scenario.model import Expect, HostOptions, KernelCount, KernelExpect, Scenario, Step, WireRule
+from lab.scenario.kinds import FAMILIES, OUTCOME_KEYS, UNOWNED, Kinds
+from lab.scenario.model import (Expect, HostOptions, KernelCount, KernelExpect, RuntimeCount, RuntimeExpect,
+                                Scenario, Step, WireRule)
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 KINDS = Kinds(CALLS + WAITS + faults.KINDS)  # every step kind, each declared once
@@ -147,14 +148,16 @@ class Loader:
         if "expect" not in raw:
             return Expect()
         kernels = tuple(KernelExpect(k["range"], outcomes(k["expect"]), k["why"]) for k in raw.get("kernels", []))
-        return Expect(outcomes(raw["expect"]), raw.get("why", ""), kernels)
+        runtimes = tuple(RuntimeExpect(r["runtime"], outcomes(r.get("expect", [])), r["why"], r.get("words"))
+                         for r in raw.get("runtimes", []))
+        return Expect(outcomes(raw["expect"]), raw.get("why", ""), kernels, runtimes)
 
     def step(self, i, raw, hosts):
         """A step the schema took; what is left to check is that the hosts it names exist."""
         family = next(f for f in FAMILIES if f in raw)
         kind = self.kinds.get(family, raw[family])
         for key in ["host", *kind.hosts]:
-            if key in raw and raw[key] not in hosts:
+            if key in raw and raw[key] not in hosts and not (key in kind.targets and raw[key] == UNOWNED):
                 self.step_fail(i, raw, key, f"unknown host {raw[key]!r} (hosts: {', '.join(hosts)})")
         return Step(number=i + 1, line=line_of(self.root, ["steps", i]), host=raw["host"],
                     args={k: v for k, v in raw.items() if k in kind.takes}, expect=self.expect(raw),
@@ -163,8 +166,9 @@ class Loader:
     def rule(self, i, raw, hosts, labels, sockets):
         where = ["packets", i]
         for key in ("from", "to"):
-            if key in raw and raw[key] not in hosts:
-                self.fail(where + [key], f"packet rule {i + 1}: unknown host {raw[key]!r} (hosts: {', '.join(hosts)})")
+            if key in raw and raw[key] not in (*hosts, UNOWNED):
+                self.fail(where + [key], f"packet rule {i + 1}: unknown host {raw[key]!r} "
+                                         f"(hosts: {', '.join(hosts)}; or {UNOWNED})")
         if "after" in raw and str(raw["after"]) not in labels:
             self.fail(where + ["after"], f"packet rule {i + 1}: no step {raw['after']!r} (steps: 1..{len(labels)} or an id)")
         if "sock" in raw and raw["sock"] not in sockets:
@@ -173,12 +177,20 @@ class Loader:
         low, high = self.bounds(raw, where, f"packet rule {i + 1}")
         kernels = tuple(KernelCount(k["range"], *self.bounds(k, where + ["kernels", j], f"packet rule {i + 1}"),
                                     k["why"]) for j, k in enumerate(raw.get("kernels", [])))
+        runtimes = []
+        for j, r in enumerate(raw.get("runtimes", [])):
+            host = r.get("host", raw.get("from", raw.get("to")))
+            if host not in hosts:
+                self.fail(where + ["runtimes", j], f"packet rule {i + 1}: a runtimes entry needs a host "
+                                                   f"(hosts: {', '.join(hosts)})")
+            runtimes.append(RuntimeCount(r["runtime"], host, *self.bounds(r, where + ["runtimes", j],
+                                                                         f"packet rule {i + 1}"), r["why"]))
         flags = raw.get("flags", [])
         return WireRule(line=line_of(self.root, where), why=raw["why"], src=raw.get("from"), dst=raw.get("to"),
                         icmp=raw.get("icmp"), arp=raw.get("arp"), retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),
-                        min=low, max=high, kernels=kernels)
+                        min=low, max=high, kernels=kernels, runtimes=tuple(runtimes))
 
     def bounds(self, raw, where, what):
         """(min, max) from count, or min/max: none means "at least one", a max alone "at most max"."""
@@ -194,6 +206,8 @@ class Loader:
         if expected_name and doc["name"] != expected_name:
             self.fail(["name"], f"name {doc['name']!r} must match the file name {expected_name!r}")
         hosts = {name: HostOptions(**(opts or {})) for name, opts in doc["hosts"].items()}
+        if UNOWNED in hosts:
+            self.fail(["hosts", UNOWNED], f"no host may be called {UNOWNED!r}: it names an address no host owns")
         for name, opts in hosts.items():
             if opts.via is not None and (opts.via not in hosts or not hosts[opts.via].router):
                 self.fail(["hosts", name, "via"], f"host {name}: via {opts.via!r} must name a host with router: true")

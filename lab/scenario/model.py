@@ -44,16 +44,39 @@ class KernelExpect:
 
 
 @dataclass(frozen=True)
+class RuntimeExpect:
+    """What one runtime's program sees where it differs from the kernel's outcome: its
+    own outcome, or (`words`) the exact text of a failure the runtime gives no errno for."""
+    runtime: str
+    outcomes: tuple
+    why: str
+    words: str | None = None
+
+
+@dataclass(frozen=True)
 class Expect:
     outcomes: tuple = (SUCCESS,)
     why: str = ""
-    kernels: tuple = ()  # of KernelExpect, first match wins
+    kernels: tuple = ()   # of KernelExpect, first match wins
+    runtimes: tuple = ()  # of RuntimeExpect; a runtime's entry wins over kernels
 
     def for_kernel(self, version):
         for k in self.kernels:
             if in_range(version, k.range):
                 return Expect(outcomes=k.outcomes, why=k.why)
         return self
+
+    def for_cell(self, version, runtime):
+        """What the step expects of this kernel and runtime.
+
+        >>> e = Expect(("ECONNRESET",), runtimes=(RuntimeExpect("java-nio", (), "no errno", words="boom"),))
+        >>> e.for_cell((6, 18, 0), "java-nio").outcomes, e.for_cell((6, 18, 0), "c").outcomes
+        (('boom',), ('ECONNRESET',))
+        """
+        for r in self.runtimes:
+            if r.runtime == runtime:
+                return Expect(outcomes=(r.words,) if r.words else r.outcomes, why=r.why)
+        return self.for_kernel(version)
 
 
 @dataclass(frozen=True)
@@ -98,6 +121,15 @@ class KernelCount:
 
 
 @dataclass(frozen=True)
+class RuntimeCount:
+    runtime: str
+    host: str          # the host whose runtime decides
+    min: int
+    max: int | None
+    why: str
+
+
+@dataclass(frozen=True)
 class WireRule:
     line: int
     why: str
@@ -113,6 +145,14 @@ class WireRule:
     min: int = 0
     max: int | None = None
     kernels: tuple = ()        # of KernelCount, first match wins
+    runtimes: tuple = ()       # of RuntimeCount: a host's runtime that changes the count; wins over kernels
+
+    def for_cell(self, version, runtimes):
+        """This rule as it reads for a kernel and the hosts' runtimes ({host: runtime})."""
+        for r in self.runtimes:
+            if runtimes.get(r.host) == r.runtime:
+                return replace(self, min=r.min, max=r.max, why=r.why, kernels=(), runtimes=())
+        return self.for_kernel(version)
 
     def for_kernel(self, version):
         """This rule with the count and reason of the first kernel range that matches.
@@ -151,6 +191,7 @@ class HostOptions:
     capture: bool = True
     router: bool = False       # forwards packets between the others; its faults sit on FORWARD
     via: str | None = None     # reach every other host through this router
+    runtime: str | None = None  # its agent's runtime (lab/runtimes.py); None: the run's choice
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from lab.runtimes import NAMES as RUNTIME_NAMES
 from lab.scenario.calls import OUTCOME_NAMES, OUTCOME_WORDS
 from lab.scenario.kinds import COMMON, FAMILIES, OUTCOME_KEYS
 
@@ -37,7 +38,11 @@ HOST_OPTIONS = {
                "no redirects); a drop or reject on it sits on its FORWARD chain, as a firewall in the path."},
     "via": {"type": "string", "description": "Reach every other host through this router (host routes), so a "
                                              "fault on the router sits in the path."},
+    "runtime": {"enum": list(RUNTIME_NAMES), "description": "The runtime this host's program is written in "
+                "(lab/runtimes.py); without it, the run's (--runtime, default python)."},
 }
+RUNTIME_WHY = {**WHY, "description": "Why this runtime differs: its source (file and function) and the range "
+                                     "measured over >= 10 runs."}
 
 STEP_KEYS = {  # what every step may have, beside its kind and that kind's arguments
     "host": {"type": "string", "description": "The host this step happens on."},
@@ -51,6 +56,13 @@ STEP_KEYS = {  # what every step may have, beside its kind and that kind's argum
                 "items": {"type": "object", "additionalProperties": False, "required": ["range", "expect", "why"],
                           "properties": {"range": {"$ref": "#/$defs/range"}, "expect": {"$ref": "#/$defs/outcomes"},
                                          "why": {"type": "string"}}}},
+    "runtimes": {"type": "array", "description": "What a runtime's program sees where it differs from the kernel's "
+                 "outcome: another outcome (expect), or the exact words of a failure it gives no errno for.",
+                 "items": {"type": "object", "additionalProperties": False, "required": ["runtime", "why"],
+                           "oneOf": [{"required": ["expect"]}, {"required": ["words"]}],
+                           "properties": {"runtime": {"enum": list(RUNTIME_NAMES)},
+                                          "expect": {"$ref": "#/$defs/outcomes"},
+                                          "words": {"type": "string", "minLength": 1}, "why": RUNTIME_WHY}}},
 }
 
 RULE = {
@@ -74,6 +86,13 @@ RULE = {
                                              "max": COUNT, "why": {**WHY, "description": (
                                                  "What the packets prove on these kernels, and the kernel change "
                                                  "behind the difference.")}}}},
+        "runtimes": {"type": "array", "description": "Counts that differ when a host runs another runtime; the "
+                     "first entry whose host runs its runtime wins (over kernels).",
+                     "items": {"type": "object", "additionalProperties": False, "required": ["runtime", "why"],
+                               "properties": {"runtime": {"enum": list(RUNTIME_NAMES)},
+                                              "host": {"type": "string", "description": "Whose runtime: by "
+                                                       "default the rule's from host, else its to host."},
+                                              "count": COUNT, "min": COUNT, "max": COUNT, "why": RUNTIME_WHY}}},
     },
 }
 
@@ -106,7 +125,7 @@ def step(kinds):
         "properties": {**{k: STEP_KEYS[k] for k in COMMON}, **families,
                        **{k: STEP_KEYS[k] for k in OUTCOME_KEYS}},
         "oneOf": [{"required": [f]} for f in FAMILIES],
-        "dependentRequired": {"why": ["expect"], "kernels": ["expect"]},
+        "dependentRequired": {"why": ["expect"], "kernels": ["expect"], "runtimes": ["expect"]},
         "allOf": branches,
     }
     return schema, defs

@@ -1,0 +1,53 @@
+"""What a scenario asks of a backend: its hosts (with the capabilities their faults need and
+their runtimes), the routes through its router, and the address no host owns."""
+
+import ipaddress
+
+from lab import faults
+from lab.backends.base import HostSpec, Topology
+from lab.errors import SetupError
+from lab.scenario.kinds import UNOWNED
+
+
+def topology(scenario, run_id):
+    caps = {name: set() for name in scenario.hosts}
+    for step in scenario.steps:
+        if step.fault and step.fault != "heal":
+            fault = faults.FAULTS[step.fault]
+            for name in fault.hosts_touched(step):
+                caps[name] |= set(fault.caps)
+    for name, opts in scenario.hosts.items():
+        if opts.via:
+            caps[name].add("NET_ADMIN")  # to add its routes through the router
+    return Topology(run_id=run_id, hosts=tuple(
+        HostSpec(name, tuple(sorted(caps[name])), opts.capture, opts.router, opts.via is not None, opts.runtime)
+        for name, opts in scenario.hosts.items()
+    ))
+
+
+def route_through_routers(scenario, hosts):
+    """Each host with `via` reaches every other non-router host through its router."""
+    for name, opts in scenario.hosts.items():
+        if not opts.via:
+            continue
+        for other, other_opts in scenario.hosts.items():
+            if other != name and not other_opts.router:
+                done = hosts[name].exec(["ip", "route", "add", f"{hosts[other].address}/32",
+                                         "via", hosts[opts.via].address])
+                if not done.succeeded:
+                    raise SetupError(f"cannot route {name} to {other} via {opts.via}: {done.stderr.strip()}")
+
+
+def unowned(scenario, hosts):
+    """{unowned: the last address of the lab's subnet} when the scenario names it: no host owns
+    it (nothing answers its ARP), and traffic to it never leaves the lab's network."""
+    if not any(s.args.get("to") == UNOWNED for s in scenario.steps) and \
+            not any(UNOWNED in (r.src, r.dst) for r in scenario.packets):
+        return {}
+    host = next(iter(hosts.values()))
+    done = host.exec(["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+    words = done.stdout.split()
+    address = str(ipaddress.ip_interface(words[3]).network[-2]) if done.succeeded and len(words) > 3 else None
+    if address is None or address in {h.address for h in hosts.values()}:
+        raise SetupError(f"no unowned address in {host.name}'s subnet: {done.stdout.strip() or done.stderr.strip()}")
+    return {UNOWNED: address}
