@@ -31,7 +31,7 @@ from lab.errors import ScenarioError
 from lab.scenario import kinds as kinds_module
 from lab.scenario import schema
 from lab.scenario.calls import CALLS, WAITS
-from lab.scenario.kinds import FAMILIES, HOST, OUTCOME_KEYS
+from lab.scenario.kinds import FAMILIES, HOST, OUTCOME_KEYS, TARGET, UNOWNED
 from lab.scenario.load import KINDS, load_text
 from named_steps import observation
 
@@ -139,6 +139,8 @@ def near(t):
     """Values around what a declared type takes: inside it, and just outside."""
     if t is HOST:
         return st.sampled_from(["server", "client"])
+    if t is TARGET:
+        return st.sampled_from(["server", "client", UNOWNED])
     if "enum" in t:
         return st.sampled_from(t["enum"]) | WORDS
     if "oneOf" in t:
@@ -167,8 +169,9 @@ def value_for(kinds, key):
     if key == "timeout":
         return st.floats(-1, 700)
     types = [a.type for k in kinds.all for a in k.args if a.name == key]
-    if HOST in types:  # a string names a host that exists; anything else is the schema's to refuse
-        return near(HOST) | st.none() | st.integers(0, 3)
+    target = next((t for t in types if t is HOST or t is TARGET), None)
+    if target is not None:  # a string names a host that exists; anything else is the schema's to refuse
+        return near(target) | st.none() | st.integers(0, 3)
     return st.one_of(*map(near, types), JUNK) if types else JUNK
 
 
