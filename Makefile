@@ -1,8 +1,10 @@
 # tcp-fault-lab: the front door.
 #   make scenario NAME=crash-reset   run one scenario, print its verdict table
 #        (REPEAT=20: run it 20 times and report whether every outcome was the same;
-#         BACKEND=netns: hosts as network namespaces on this machine, no Docker)
+#         BACKEND=netns: hosts as network namespaces on this machine, no Docker;
+#         RUNTIME=java-nio: the hosts' programs in c, go, node, java-nio or java-socket, not python)
 #   make scenarios                   run the whole catalogue (JUnit XML in runs/)
+#        (RUNTIMES="c java-nio": once per runtime)
 #   make test                        unit and integration tests, then the catalogue
 #   make unit                        the tests that need no Docker, root, qemu or toolchain (seconds)
 #   make matrix KERNELS="5.10 6.1"   the catalogue on Debian kernels booted in qemu, one compare page
@@ -30,6 +32,10 @@ N       ?= 10
 KILL    ?= 0
 KILLS   ?= 60
 NAMES   ?= $(NAME)
+RUNTIME ?= python
+RUNTIMES ?=
+# a run in another runtime than python needs its toolchain on this machine (make runtimes)
+NEEDS_RUNTIMES = $(if $(filter-out python,$(RUNTIME) $(RUNTIMES))$(shell grep -ls '^ *runtime:' scenarios/$(NAME).yaml 2>/dev/null),runtimes)
 BACKEND ?= docker
 OUT     ?= runs
 KERNELS ?= 5.10 6.1 6.12 7.2
@@ -53,11 +59,11 @@ mmdebstrap:
 images: $(STAMP) mmdebstrap
 	@$(LAB) images
 
-scenario: setup tools
-	$(LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT) --out $(OUT)
+scenario: setup tools $(NEEDS_RUNTIMES)
+	$(LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT) --runtime $(RUNTIME) --out $(OUT)
 
-scenarios: setup
-	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q
+scenarios: setup $(NEEDS_RUNTIMES)
+	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q $(foreach r,$(RUNTIMES),--lab-runtime $(r))
 
 # Chromium renders the HTML report in a test; from Debian's packages, once.
 browser:

@@ -8,7 +8,10 @@ a kill), the call's outcome is the signal that ended it.
 `outcome()` is the one place a raw event becomes the token a scenario
 expects: a byte count, EOF, ok, an errno name, a signal name, a TCP state,
 TIMEOUT, SKIPPED, or, where a runtime failed a call without an errno (Java),
-its exact words.
+its exact words. Words whose message is libc's own strerror() text (Java
+passes the C library's text on: "java.io.IOException: Broken pipe") name
+that errno; the table is made from this machine's libc (os.strerror), never
+written by hand, and the runtime's own texts ("Connection reset") stay words.
 
     >>> outcome("recv", {"ret": 0})
     'EOF'
@@ -19,10 +22,13 @@ its exact words.
     >>> token = outcome("recv", {"words": "java.net.SocketException: Connection reset"})
     >>> token, is_success(token)
     ('java.net.SocketException: Connection reset', False)
+    >>> outcome("send", {"words": "java.io.IOException: Broken pipe"})
+    'EPIPE'
 """
 
 import errno
 import json
+import os
 import signal
 
 from lab.errors import StepTimeout
@@ -30,6 +36,12 @@ from lab.errors import StepTimeout
 GRACE = 2.0  # seconds we wait beyond a call's own deadline before calling it hung
 FAILURES = ("TIMEOUT", "ERROR", "SKIPPED")
 ERRNO_NAMES = set(errno.errorcode.values())
+LIBC_TEXTS = {os.strerror(n): name for n, name in sorted(errno.errorcode.items(), reverse=True)}  # lowest wins
+
+
+def libc_errno(words):
+    """The errno whose strerror() text is the message of these words, if it is one."""
+    return LIBC_TEXTS.get(words.rpartition(": ")[2])
 
 
 def signal_name(rc):
@@ -58,7 +70,7 @@ def outcome(op, event):
     if "exit" in event:
         return signal_name(event["exit"]) or f"exit {event['exit']}"
     if "ret" not in event and "words" in event:
-        return Words(event["words"])
+        return libc_errno(event["words"]) or Words(event["words"])
     ret = event.get("ret")
     if op in ("recv", "recvall") and ret == 0:
         return "EOF"

@@ -1,8 +1,13 @@
-"""pytest collects scenarios/*.yaml: one test item per scenario and backend.
+"""pytest collects scenarios/*.yaml: one test item per scenario, backend and runtime.
 
     pytest scenarios/                       the catalogue, one item each
     pytest path/to/my-scenario.yaml         a scenario file of your own
-    pytest scenarios/ --junitxml=out.xml    with kernel, backend and pcap path as properties
+    pytest scenarios/ --junitxml=out.xml    with kernel, backend, runtime and pcap path as properties
+    pytest scenarios/ --lab-runtime c --lab-runtime java-nio
+                                            the catalogue once per runtime: crash-reset[docker,c], ...
+
+A scenario whose every host names its runtime is one item whatever
+--lab-runtime says (the option sets only hosts that name none).
 
 After a serial session, runs/index.html links each run's report.html and
 runs/catalogue-junit.xml has one testcase per step, packet rule and
@@ -22,7 +27,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from lab import recording, runner
+from lab import recording, runner, runtimes
+from lab.cell import runtime_label
 from lab.errors import ScenarioError, SetupError
 from lab.record import RunRecord
 from lab.reports import catalogue as catalogue_report, ladder, result as result_file, terminal
@@ -35,6 +41,8 @@ def pytest_addoption(parser):
     group = parser.getgroup("lab", "tcp-fault-lab")
     group.addoption("--lab-backend", default="docker", help="where scenario hosts run (default: docker)")
     group.addoption("--lab-out", default=str(runner.RUNS), help="where run directories go (default: runs/)")
+    group.addoption("--lab-runtime", action="append", choices=runtimes.NAMES, default=[],
+                    help="run each scenario with this runtime's agents (repeatable; default: python)")
 
 
 def pytest_configure(config):
@@ -79,22 +87,31 @@ class ScenarioFile(pytest.File):
         except ScenarioError as exc:
             raise self.CollectError(str(exc)) from None
         backend = self.config.getoption("lab_backend")
-        yield ScenarioItem.from_parent(self, name=f"{scenario.name}[{backend}]", scenario=scenario)
+        wanted = self.config.getoption("lab_runtime")
+        if all(opts.runtime for opts in scenario.hosts.values()):
+            wanted = wanted[:1] or [None]  # its hosts' own runtimes: one cell, whatever was asked
+        for runtime in wanted or [None]:
+            label = runtime_label({n: o.runtime for n, o in runtimes.assign(scenario, runtime).hosts.items()})
+            name = f"{scenario.name}[{backend},{label}]" if wanted else f"{scenario.name}[{backend}]"
+            yield ScenarioItem.from_parent(self, name=name, scenario=scenario, runtime=runtime)
 
 
 class ScenarioItem(pytest.Item):
-    def __init__(self, *, scenario, **kwargs):
+    def __init__(self, *, scenario, runtime=None, **kwargs):
         super().__init__(**kwargs)
         self.scenario = scenario
+        self.runtime = runtime
         self.add_marker("docker")
 
     def runtest(self):
         backend = require_engine(self.config.getoption("lab_backend"))
-        res = recording.run_recorded(self.scenario, backend, Path(self.config.getoption("lab_out")))
+        res = recording.run_recorded(self.scenario, backend, Path(self.config.getoption("lab_out")),
+                                     runtime=self.runtime)
         directory = res.directory
         self.config.stash[RUN_DIRS].append(directory)
         self.user_properties += [
             ("kernel", res.env["kernel"]), ("backend", res.env["backend"]), ("run_dir", str(directory)),
+            *[(f"runtime_{host}", opts.runtime) for host, opts in res.scenario.hosts.items()],
             *[(f"pcap_{host}", str(directory / f"{host}.pcap")) for host in res.pcaps],
         ]
         if res.skipped:

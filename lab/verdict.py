@@ -26,7 +26,7 @@ def matches(expected, observed):
 def judge_steps(scenario, kernel, run, runtimes):
     verdicts = []
     for step in scenario.steps:
-        expect = step.expect.for_cell(kernel, runtimes.get(step.host))
+        expect = step.expect.for_cell(kernel, runtimes, step.host)
         seen = run.observation(step.number)
         observed = seen.outcome if seen else "not run"
         verdicts.append(StepVerdict(

@@ -148,8 +148,8 @@ class Loader:
         if "expect" not in raw:
             return Expect()
         kernels = tuple(KernelExpect(k["range"], outcomes(k["expect"]), k["why"]) for k in raw.get("kernels", []))
-        runtimes = tuple(RuntimeExpect(r["runtime"], outcomes(r.get("expect", [])), r["why"], r.get("words"))
-                         for r in raw.get("runtimes", []))
+        runtimes = tuple(RuntimeExpect(r["runtime"], outcomes(r.get("expect", [])), r["why"], r.get("words"),
+                                       r.get("host")) for r in raw.get("runtimes", []))
         return Expect(outcomes(raw["expect"]), raw.get("why", ""), kernels, runtimes)
 
     def step(self, i, raw, hosts):
@@ -159,6 +159,9 @@ class Loader:
         for key in ["host", *kind.hosts]:
             if key in raw and raw[key] not in hosts and not (key in kind.targets and raw[key] == UNOWNED):
                 self.step_fail(i, raw, key, f"unknown host {raw[key]!r} (hosts: {', '.join(hosts)})")
+        for entry in raw.get("runtimes", []):
+            if entry.get("host", raw["host"]) not in hosts:
+                self.step_fail(i, raw, "runtimes", f"a runtimes entry names unknown host {entry['host']!r}")
         return Step(number=i + 1, line=line_of(self.root, ["steps", i]), host=raw["host"],
                     args={k: v for k, v in raw.items() if k in kind.takes}, expect=self.expect(raw),
                     id=raw.get("id"), timeout=float(raw.get("timeout", 5.0)), **{family: raw[family]})

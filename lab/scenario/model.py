@@ -45,12 +45,14 @@ class KernelExpect:
 
 @dataclass(frozen=True)
 class RuntimeExpect:
-    """What one runtime's program sees where it differs from the kernel's outcome: its
-    own outcome, or (`words`) the exact text of a failure the runtime gives no errno for."""
+    """What a step sees when a host (the step's own by default) runs this runtime, where it
+    differs from the kernel's outcome: another outcome, or (`words`) the exact text of a
+    failure the runtime gives no errno for."""
     runtime: str
     outcomes: tuple
     why: str
     words: str | None = None
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,15 @@ class Expect:
                 return Expect(outcomes=k.outcomes, why=k.why)
         return self
 
-    def for_cell(self, version, runtime):
-        """What the step expects of this kernel and runtime.
+    def for_cell(self, version, runtimes, host):
+        """What step on `host` expects of this kernel and the hosts' runtimes ({host: runtime}).
 
         >>> e = Expect(("ECONNRESET",), runtimes=(RuntimeExpect("java-nio", (), "no errno", words="boom"),))
-        >>> e.for_cell((6, 18, 0), "java-nio").outcomes, e.for_cell((6, 18, 0), "c").outcomes
+        >>> e.for_cell((6, 18, 0), {"a": "java-nio"}, "a").outcomes, e.for_cell((6, 18, 0), {"a": "c"}, "a").outcomes
         (('boom',), ('ECONNRESET',))
         """
         for r in self.runtimes:
-            if r.runtime == runtime:
+            if runtimes.get(r.host or host) == r.runtime:
                 return Expect(outcomes=(r.words,) if r.words else r.outcomes, why=r.why)
         return self.for_kernel(version)
 

@@ -61,6 +61,8 @@ STEP_KEYS = {  # what every step may have, beside its kind and that kind's argum
                  "items": {"type": "object", "additionalProperties": False, "required": ["runtime", "why"],
                            "oneOf": [{"required": ["expect"]}, {"required": ["words"]}],
                            "properties": {"runtime": {"enum": list(RUNTIME_NAMES)},
+                                          "host": {"type": "string", "description": "Whose runtime: by "
+                                                   "default the step's own host's."},
                                           "expect": {"$ref": "#/$defs/outcomes"},
                                           "words": {"type": "string", "minLength": 1}, "why": RUNTIME_WHY}}},
 }

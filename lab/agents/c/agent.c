@@ -51,7 +51,7 @@ static char bad[256];       /* a bad command's message */
 static char how[128];       /* how connect was made */
 static long long partial = -1;
 static int timeout_errno;   /* what the call itself returned at a kernel deadline (SO_SNDTIMEO) */
-static char local_ep[64], peer_ep[64];
+static char local_ep[64], peer_ep[64], address_ep[64];
 
 /* ---- JSON in: find a top-level key's value; skip values; read numbers and strings ---- */
 
@@ -419,10 +419,20 @@ static long long op_acked(const char *cmd) {
     }
 }
 
+static long long op_getpeername(const char *cmd) {
+    int fd = sock_fd(cmd, "conn");
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&a, &len) < 0) return -1;
+    endpoint(address_ep, sizeof address_ep, &a);
+    return 0;
+}
+
 static const struct { const char *name; long long (*call)(const char *); int returns_nothing; } OPS[] = {
     {"listen", op_listen, 1}, {"accept", op_accept, 1}, {"connect", op_connect, 1}, {"send", op_send, 0},
     {"sendall", op_sendall, 0}, {"recv", op_recv, 0}, {"recvall", op_recvall, 0}, {"shutdown", op_shutdown, 1},
-    {"close", op_close, 1}, {"setsockopt", op_setsockopt, 1}, {"state", op_state, 0}, {"acked", op_acked, 0}};
+    {"close", op_close, 1}, {"setsockopt", op_setsockopt, 1}, {"state", op_state, 0}, {"acked", op_acked, 0},
+    {"getpeername", op_getpeername, 1}};
 
 static void handle(const char *line) {
     char op[32], sock[64], id[32] = "null";
@@ -439,7 +449,7 @@ static void handle(const char *line) {
         flush_line();
         _exit(0);   /* without closing anything: the kernel closes our sockets as for a crashed program */
     }
-    bad[0] = how[0] = local_ep[0] = peer_ep[0] = 0;
+    bad[0] = how[0] = local_ep[0] = peer_ep[0] = address_ep[0] = 0;
     partial = -1;
     timeout_errno = 0;
     long long rc = -1;
@@ -463,6 +473,7 @@ static void handle(const char *line) {
     if (how[0]) emit(", \"how\": \"%s\"", how);
     if (local_ep[0]) emit(", \"local\": %s", local_ep);
     if (peer_ep[0]) emit(", \"peer\": %s", peer_ep);
+    if (address_ep[0]) emit(", \"address\": %s", address_ep);
     emit_clocks("end");
     flush_line();
 }
