@@ -7,6 +7,7 @@ import pytest
 from lab.backends.base import ExecResult
 from lab.errors import FaultError, HostGone
 from lab.faults.base import FaultContext
+from lab.faults.host import Link
 from lab.faults.iptables import Drop, Partition
 from lab.faults.tc import Rate
 
@@ -80,3 +81,26 @@ def test_a_failed_revert_is_named_and_the_other_host_is_still_reverted():
     assert b.asked[-1][:2] == ["iptables", "-D"], "the rule on the other host was still deleted"
     fault.revert(ctx)  # safe twice: nothing is left to undo, nothing is asked again
     assert sum(argv[:2] == ["iptables", "-D"] for argv in a.asked + b.asked) == 2
+
+
+def test_link_revert_brings_the_link_up_and_puts_back_the_routes_it_had():
+    host = ScriptedHost("server", {("ip", "-4"): ExecResult(0, "10.0.0.0/24 proto kernel scope link src 10.0.0.6\n"
+                                                              "10.0.0.2 via 10.0.0.3\n")})
+    fault = Link()
+    ctx = applied(fault, host)
+    assert host.asked[-1] == ["ip", "link", "set", "dev", "eth0", "down"]
+    fault.revert(ctx)
+    assert host.asked[-3:] == [["ip", "link", "set", "dev", "eth0", "up"],
+                               ["ip", "route", "replace", "10.0.0.0/24", "proto", "kernel", "scope", "link",
+                                "src", "10.0.0.6", "dev", "eth0"],
+                               ["ip", "route", "replace", "10.0.0.2", "via", "10.0.0.3", "dev", "eth0"]]
+    fault.revert(ctx)  # safe twice: nothing is asked again
+    assert len(host.asked) == 5
+
+
+def test_link_revert_on_an_unplugged_host_is_fine():
+    host = ScriptedHost("server", {("ip", "-4"): ExecResult(0, "10.0.0.0/24 proto kernel scope link\n")})
+    fault = Link()
+    ctx = applied(fault, host)
+    host.answers[("ip", "link")] = host.answers[("ip", "route")] = ExecResult(1, "", NO_ETH0)
+    fault.revert(ctx)

@@ -1,6 +1,7 @@
 """Faults on a whole host: it stops (vanishes from the network), restarts (same
 address, every socket forgotten), freezes (paused: its programs stop, its kernel
-still answers), or is unplugged from the network and plugged back.
+still answers), is unplugged from the network and plugged back, or has its
+link taken down and up again (the interface stays; no frame passes).
 
 Stopping (and restarting) kills the host's programs first, and their kernel
 closes their sockets as for any dying program: a FIN (or an RST over unread
@@ -10,7 +11,10 @@ data) goes out before the host is gone. A silent disappearance is
 import contextlib
 
 from lab.errors import HostGone
-from lab.faults.base import Fault, FaultRecord
+from lab.faults.base import Fault, FaultRecord, command, undo, undo_all
+
+DEVICE = "eth0"
+UNPLUGGED = ('Cannot find device "eth0"',)  # what `ip` says once the interface itself is gone (disconnect)
 
 
 class Stop(Fault):
@@ -65,3 +69,30 @@ class Pause(Toggle):
 class Disconnect(Toggle):
     """Unplug the host from the lab network; heal to plug it back."""
     kind, on, off, done = "disconnect", "disconnect", "reconnect", "unplugged from the lab network"
+
+
+class Link(Fault):
+    """Take the host's link down (`ip link set eth0 down`), as a pulled cable would; heal to bring it up.
+
+    The host keeps its address, its programs and their sockets; nothing it
+    sends leaves and nothing reaches it. The kernel drops the routes through
+    a link that goes down, so revert puts back every route it had.
+    """
+    kind = "link"
+    caps = ("NET_ADMIN",)
+
+    def __init__(self):
+        self.routes = None  # `ip -4 -o route show dev eth0` before the link went down
+
+    def apply(self, ctx):
+        self.routes = command(ctx.host, ["ip", "-4", "-o", "route", "show", "dev", DEVICE]).stdout.splitlines()
+        command(ctx.host, ["ip", "link", "set", "dev", DEVICE, "down"])
+        return FaultRecord("link", ctx.host.name, f"{DEVICE} down")
+
+    def revert(self, ctx):
+        routes, self.routes = self.routes, None
+        if routes is None:
+            return
+        undo(ctx.host, ["ip", "link", "set", "dev", DEVICE, "up"], UNPLUGGED)
+        undo_all(lambda route=route: undo(ctx.host, ["ip", "route", "replace", *route.split(), "dev", DEVICE], UNPLUGGED)
+                 for route in routes if route.strip())
