@@ -11,6 +11,8 @@
     lab show RUN_DIR         a run's TCP ladder as text
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
     lab compare PATH...      outcomes by kernel (or machine) from result files; exit 1 if any disagrees
+    lab words [PATH...]      what each runtime told the program, per outcome, from runs (default runs/)
+        [--grep TEXT]        ... only outcomes whose words contain TEXT, with the situations behind them
     lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared
     lab images               build the images (only what is missing)
     lab clean [--all]        remove what killed runs left behind (--all: running ones too)
@@ -129,6 +131,20 @@ def cmd_compare(args, console):
     return 1 if matrix.disagreements else 0
 
 
+def cmd_words(args, console):
+    import json
+    from lab.reports import compare, terminal, words
+    rows = words.build(compare.find_records(args.paths))
+    if args.grep:
+        rows = words.grep(rows, args.grep)
+    terminal.show_words(rows, console, situations=bool(args.grep))
+    if args.json:
+        args.json.write_text(json.dumps(words.as_json(rows), indent=2) + "\n")
+    if args.html:
+        args.html.write_text(words.as_html(rows))
+    return 0 if rows else 1
+
+
 def cmd_matrix(args, console):
     from lab import matrix
     from lab.reports import terminal
@@ -235,6 +251,12 @@ def parser():
     compare.add_argument("--html", type=Path, metavar="FILE", help="also write it as a static HTML page")
     compare.add_argument("--all", action="store_true", help="show every row, not only those that differ or fail")
     compare.set_defaults(fn=cmd_compare)
+    said = sub.add_parser("words", help="each runtime's words for each outcome, from recorded runs")
+    said.add_argument("paths", nargs="*", type=Path, default=[RUNS], metavar="PATH", help="runs (default: runs/)")
+    said.add_argument("--grep", metavar="TEXT", help="only outcomes whose words contain TEXT (case-insensitive)")
+    said.add_argument("--json", type=Path, metavar="FILE", help="also write the table as JSON")
+    said.add_argument("--html", type=Path, metavar="FILE", help="also write it as a static HTML page")
+    said.set_defaults(fn=cmd_words)
     matrix = sub.add_parser("matrix", help="the catalogue on Debian kernels booted in qemu, then one compare matrix")
     matrix.add_argument("kernels", nargs="+", metavar="KERNEL",
                         help='a Debian kernel: "5.10", "6.1", "6.12", "7.2" (the newest build of that series), '

@@ -226,7 +226,8 @@ class Agent:
         except OSError as exc:
             if exc.errno is None:
                 raise
-            event.update(errno=errno.errorcode[exc.errno], strerror=os.strerror(exc.errno), **known_so_far(exc))
+            event.update(errno=errno.errorcode[exc.errno], strerror=os.strerror(exc.errno),
+                         words=f"{type(exc).__name__}: {exc}", **known_so_far(exc))  # what a traceback shows
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             event["error"] = str(exc.args[0]) if exc.args else repr(exc)
         event["end"] = clocks()

@@ -115,6 +115,21 @@ def show(result, console=None):
     console.print(Text("PASSED", style="bold green") if v.passed else Text("FAILED", style="bold red"))
 
 
+def show_words(rows, console, situations=False):
+    from lab.runtimes import NAMES
+    table = Table(title="What each runtime told the program", title_justify="left", show_lines=True)
+    table.add_column("outcome (kernel)")
+    for runtime in NAMES:
+        table.add_column(runtime)
+    for row in rows.values():
+        table.add_row(row.label, *("\n".join(row.cells.get(rt, {})) or "—" for rt in NAMES))
+    console.print(table)
+    for row in rows.values() if situations else ():
+        console.print(f"{row.label}: " + ", ".join(f"{name} step {step}" for name, step in row.situations()))
+    if not rows:
+        console.print("no outcome matches")
+
+
 def show_stability(name, rows, console):
     runs = sum(n for _, n in rows[0].counts) if rows else 0
     unstable = [r for r in rows if not r.stable]
