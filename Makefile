@@ -95,8 +95,16 @@ nightly: setup tools qemu
 unit: $(STAMP)
 	$(PY) -m pytest tests/ -q -m "not docker and not vm and not slow"
 
+# The catalogue in c and java-nio too (netns), but for the cells whose runtime
+# differences are not yet measured and written as runtimes: entries (the open part
+# of the runtimes work; `make scenarios RUNTIMES="c java-nio"` shows them failing).
+RUNTIME_GAPS := reject-by-router or (java-nio and (backlog-full or connect-refused or half-close or \
+	keepalive-dead-peer or linger-abort or peer-restart or reset-before-accept or rst-established))
+
 test: setup browser tools qemu runtimes
 	$(PY) -m pytest --junitxml=runs/junit.xml
+	$(PY) -m pytest scenarios/ -q --lab-backend netns --lab-runtime c --lab-runtime java-nio \
+		-k "not ($(RUNTIME_GAPS))" --junitxml=runs/junit-runtimes.xml
 
 bench: setup tools
 	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND)

@@ -11,8 +11,7 @@
     lab show RUN_DIR         a run's TCP ladder as text
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
     lab compare PATH...      outcomes by kernel (or machine) from result files; exit 1 if any disagrees
-    lab words [PATH...]      what each runtime told the program, per outcome, from runs (default runs/)
-        [--grep TEXT]        ... only outcomes whose words contain TEXT, with the situations behind them
+    lab words [--grep TEXT]  each runtime's words per outcome, from runs (those with TEXT, and where)
     lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared
     lab images               build the images (only what is missing)
     lab clean [--all]        remove what killed runs left behind (--all: running ones too)
@@ -132,14 +131,13 @@ def cmd_compare(args, console):
 
 
 def cmd_words(args, console):
-    import json
     from lab.reports import compare, terminal, words
     rows = words.build(compare.find_records(args.paths))
     if args.grep:
         rows = words.grep(rows, args.grep)
     terminal.show_words(rows, console, situations=bool(args.grep))
     if args.json:
-        args.json.write_text(json.dumps(words.as_json(rows), indent=2) + "\n")
+        args.json.write_text(words.as_json(rows) + "\n")
     if args.html:
         args.html.write_text(words.as_html(rows))
     return 0 if rows else 1

@@ -17,6 +17,7 @@ another outcome than the row's.
 (scenario, step) behind each, for a message pasted from a log.
 """
 
+import json
 from dataclasses import dataclass, field
 
 from lab.calls import is_success
@@ -96,11 +97,11 @@ def grep(rows, text):
 
 
 def as_json(rows):
-    return {"runtimes": list(NAMES), "rows": [
+    return json.dumps({"runtimes": list(NAMES), "rows": [
         {"row": r.label, "situations": [list(s) for s in r.situations()],
          "cells": {rt: [{"words": w, "scenario": s.scenario, "step": s.step, "result": s.result}
                         for w, s in r.cells.get(rt, {}).items()] for rt in NAMES}}
-        for r in rows.values()]}
+        for r in rows.values()]}, indent=2)
 
 
 def as_html(rows):
