@@ -59,13 +59,30 @@ class Connection:
         return frozenset((self.local, self.peer))
 
 
-def connections(observations, step_hosts, addresses):
-    """Every connect() and accept() that reported its endpoints, in step order."""
+def first_syn_port(packets, address, peer, start, end):
+    """The source port of the SYNs address sent to peer between start and end, if one port only.
+
+    For a connect() whose runtime does not say which local port it had when it failed
+    (java.net.Socket closes a socket whose connect failed, and Go's dialer too): the
+    wire does."""
+    ports = {s.sport for segments in packets.values() for s in segments
+             if s.tcp and s.src == address and (s.dst, s.dport) == peer and "SYN" in s.flags
+             and "ACK" not in s.flags and start <= s.ts <= end}
+    return ports.pop() if len(ports) == 1 else None
+
+
+def connections(observations, step_hosts, addresses, packets=None):
+    """Every connect() and accept() that reported its endpoints (a connect's local port
+    found on the wire when its runtime did not report it), in step order."""
     found = []
     for o in observations:
         event = o.event
         host = step_hosts.get(o.number)
-        if host and event.get("op") in ("connect", "accept") and "local" in event and "peer" in event:
+        if host and event.get("op") == "connect" and event.get("peer") and not event.get("local") and packets \
+                and o.start is not None and host in addresses:
+            port = first_syn_port(packets, addresses[host], tuple(event["peer"]), o.start, o.end)
+            event = {**event, "local": [addresses[host], port]} if port else event
+        if host and event.get("op") in ("connect", "accept") and event.get("local") and event.get("peer"):
             (laddr, lport), peer = event["local"], tuple(event["peer"])
             local = (addresses.get(host, laddr) if laddr == "0.0.0.0" else laddr, lport)
             found.append(Connection(o.number, host, event.get("sock") or "conn", local, peer))
@@ -165,7 +182,7 @@ class RunRecord:
     @classmethod
     def of(cls, observations, packets, addresses, step_hosts):
         """A run as the verdict judges it. step_hosts: {step number: host}."""
-        return cls(tuple(observations), packets, addresses, connections(observations, step_hosts, addresses))
+        return cls(tuple(observations), packets, addresses, connections(observations, step_hosts, addresses, packets))
 
     @classmethod
     def read(cls, path):
@@ -183,10 +200,10 @@ class RunRecord:
                              for o in data.get("observations", ()))
         addresses = data.get("addresses", {})
         step_hosts = {s.number: s.host for s in verdict.steps} if verdict else {}
+        packets = {h: tuple(map(segment, ps)) for h, ps in data.get("packets", {}).items()}
         return cls(
-            observations=observations, addresses=addresses,
-            packets={h: tuple(map(segment, ps)) for h, ps in data.get("packets", {}).items()},
-            connections=connections(observations, step_hosts, addresses), verdict=verdict, complete=complete,
+            observations=observations, addresses=addresses, packets=packets,
+            connections=connections(observations, step_hosts, addresses, packets), verdict=verdict, complete=complete,
             status=(raw.get("status") or ("passed" if raw.get("passed") else "failed")) if complete else "incomplete",
             skipped=raw.get("skipped"), name=scenario.get("name", ""), summary=scenario.get("summary", ""),
             story=scenario.get("story", ""), hosts=tuple(scenario.get("hosts") or addresses),

@@ -13,7 +13,9 @@ returns (tcp_ioctl() in net/ipv4/tcp.c). A socket the kernel has closed is
 in no table (tcp_done() unhashes it; an automatically chosen port is
 released), and one whose connection went to TIME_WAIT is a closed socket
 beside a timewait mini-socket: both read as CLOSE, as TCP_INFO on the
-program's socket says.
+program's socket says. A connect still pending in Java reports no local
+address (SocketChannelImpl sets it when the connect completes): that socket
+is the one to its peer whose local end no other socket of the host has.
 
     >>> parse_row("ESTAB 0 12 10.0.0.11:40000 10.0.0.10:7000")
     ('ESTABLISHED', 12, ('10.0.0.11', 40000), ('10.0.0.10', 7000))
@@ -40,23 +42,26 @@ def parse_row(line):
     return SS_STATES.get(state, state), int(send_q), endpoint(local), endpoint(peer)
 
 
-def look(host, local, peer):
-    """(state, send queue) of the connection local-peer in host; ("CLOSE", 0) when it is in no table."""
+def look(host, local, peer, others=()):
+    """(state, send queue) of the connection local-peer in host (local None: the one connection
+    to peer from no local end in `others`); ("CLOSE", 0) when it is in no table."""
     done = host.exec(["ss", "-tanH", "state", "all"])
+    found = []
     for line in done.stdout.splitlines():
         if not line.strip():
             continue
         state, send_q, here, there = parse_row(line)
-        if here == local and there == peer:
-            return state, send_q
-    return "CLOSE", 0
+        if there == peer and (here == local if local else here not in others):
+            found.append((state, send_q))
+    return found[0] if len(found) == 1 else ("CLOSE", 0)
 
 
-def wait(host, op, ends, want, timeout):
+def wait(host, op, ends, want, timeout, others=()):
     """An agent-shaped event for wait `op` ("state" or "acked") on the connection `ends`."""
     if ends is None:
         return {"op": op, "error": "the lab knows no addresses for this socket (it never connected)"}
     local, peer = ends
+    local = tuple(local) if local else None
     clock = time.time()
     deadline = time.monotonic() + timeout
     start = {"real": clock, "mono": time.monotonic()}
@@ -64,7 +69,7 @@ def wait(host, op, ends, want, timeout):
     if unknown:
         return {"op": op, "error": f"no TCP state {', '.join(sorted(unknown))}"}
     while True:
-        state, send_q = look(host, tuple(local), tuple(peer))
+        state, send_q = look(host, local, tuple(peer), others)
         done = state in want if op == "state" else send_q == 0
         if done or time.monotonic() > deadline:
             end = {"real": time.time(), "mono": time.monotonic()}

@@ -79,7 +79,9 @@ final class NioAgent extends Protocol {
                 InetSocketAddress peer = new InetSocketAddress(str(cmd, "addr", ""), num(cmd, "port", 0));
                 ev.put("how", "nonblocking SocketChannel.connect(), select() OP_CONNECT, finishConnect()");
                 ev.put("peer", Arrays.asList(peer.getAddress().getHostAddress(), peer.getPort()));
-                if (!c.connect(peer)) {
+                boolean connected = c.connect(peer);
+                ev.put("local", address(c.getLocalAddress()));   // bound by connect(); a pending or failed one keeps it
+                if (!connected) {
                     await(c, SelectionKey.OP_CONNECT, cmd);
                     c.finishConnect();
                 }
