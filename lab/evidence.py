@@ -17,6 +17,8 @@ seen on that connection before the call returned:
                              for the peer unanswered (the SYNs waited for an answer, unsent)
     EOF                      the peer's FIN, or its RST (once an earlier call has reported
                              the reset, a read returns 0)
+    ETIMEDOUT, EPIPE,        also a `drop` on the caller's own OUTPUT chain, matching the
+    SIGPIPE, ENOTCONN        connection and in force: nothing it sent could reach the wire
 
 An outcome with nothing to explain it is **unexplained**, which fails the
 run: the lab missed something (a lost capture, a wrong filter), and that must
@@ -85,6 +87,22 @@ def explain_one(outcome, conn, segments, end):
     return False, f"no rule says which packet explains {outcome}", []
 
 
+SILENCED = ("ETIMEDOUT", "EPIPE", "SIGPIPE", "ENOTCONN")  # what a sender whose packets never leave can see
+
+
+def own_output_drop(scenario, step, conn, addresses):
+    """The earlier `drop` step on this host's own OUTPUT chain, matching this connection's
+    peer and port and not healed before `step`: the reason its packets are not on the wire."""
+    healed = {s.args["of"] for s in scenario.steps[:step.number - 1] if s.fault == "heal"}
+    for s in scenario.steps[:step.number - 1]:
+        a = s.args
+        if (s.fault == "drop" and s.host == step.host and a.get("chain") == "OUTPUT" and s.label not in healed
+                and a.get("peer") in (None, *[h for h, ip in addresses.items() if ip == conn.peer[0]])
+                and a.get("port") in (None, conn.peer[1])):
+            return s
+    return None
+
+
 def explain(scenario, run):
     """One Evidence per observation that needs one. run: a record.RunRecord being judged."""
     found = []
@@ -100,6 +118,10 @@ def explain(scenario, run):
         peer_host = run.host_of(conn.peer[0])
         seen_at = step.host if step.host in run.packets else peer_host if peer_host in run.packets else None
         ok, because, packets = explain_one(obs.outcome, conn, run.packets.get(seen_at, []), obs.end)
+        dropped = own_output_drop(scenario, step, conn, run.addresses)
+        if not ok and dropped is not None and obs.outcome in SILENCED:
+            ok, because = True, (f"our own OUTPUT chain dropped what we sent to the peer (step {dropped.label}): "
+                                 "nothing could reach the wire")
         found.append(Evidence(obs.number, obs.outcome, ok, because,
                               tuple(s.summary for s in packets[:5]), seen_at))
     return found

@@ -142,3 +142,20 @@ def test_a_call_on_a_socket_that_never_connected_is_unexplained():
 def test_epipe_after_a_timeout_is_explained_by_the_retransmissions_given_up_on():
     ok, _, found = evidence.explain_one("EPIPE", CONN, [seg(ME, PEER, ["ACK"], length=10, retransmission=True)], 2.0)
     assert ok and len(found) == 1
+
+
+def test_a_drop_on_the_callers_own_output_chain_explains_a_timeout_with_nothing_on_the_wire():
+    text = SCENARIO.replace("  - {host: client, call: recv, expect: EOF}\n",
+                            "  - {id: out, host: client, fault: drop, chain: OUTPUT, peer: server, port: PORT}\n"
+                            "  - {host: client, call: recv, expect: ETIMEDOUT}\n")
+    observations = [Observation(1, "ok", 0, 0), Observation(2, "ok", 0.0, 0.1,
+                    {"op": "connect", "sock": None, "local": [ME, 5000], "peer": [PEER, 7000]}),
+                    Observation(3, "ok", 0.1, 0.2), Observation(4, "ETIMEDOUT", 0.2, 3.0)]
+
+    def explained(port, captures=None):
+        run = RunRecord.of(observations, captures or {"client": []}, {"client": ME, "server": PEER},
+                           {1: "server", 2: "client", 3: "client", 4: "client"})
+        return [(e.step, e.explained) for e in evidence.explain(load_text(text.replace("PORT", port), "x.yaml"), run)]
+    assert explained("7000") == [(4, True)]
+    assert explained("7001") == [(4, False)]  # a drop for another port explains nothing here
+    assert explained("7001", {"client": [seg(ME, PEER, ["ACK"], length=10, retransmission=True)]}) == [(4, True)]

@@ -1,10 +1,12 @@
 """Firewall faults inside a host's own network namespace: DROP, REJECT, random loss, partition.
 
 Every rule sits on the receiving host's INPUT chain (a router's FORWARD
-chain: the firewall in the path), where a firewall or a lossy link would meet the packet: a drop in the sender's own OUTPUT chain
-is a local transmit error to TCP (the sender retries as new data, nothing is
-retransmitted on the wire), not loss. Each rule carries a comment with the
-run and step, and revert deletes exactly the rules apply added.
+chain: the firewall in the path), where a firewall or a lossy link would
+meet the packet. A drop in the sender's own OUTPUT chain is not loss but a
+local transmit error to TCP: nothing reaches the wire, and the data stays
+unsent rather than retransmitted (scenarios/output-drop.yaml shows it; a
+`drop` with `chain: OUTPUT` is there for that). Each rule carries a comment
+with the run and step, and revert deletes exactly the rules apply added.
 """
 
 from lab.faults.base import Fault, FaultRecord, command, undo, undo_all
@@ -17,10 +19,11 @@ MATCH = (Arg("peer", HOST, "Only traffic from this host."), Arg("port", PORT, "O
 RULE_GONE = ("does a matching rule exist",)  # what `iptables -D` says of a rule no longer there
 
 
-def match(peer_address=None, port=None, syn=False):
+def match(peer_address=None, port=None, syn=False, outgoing=False):
+    """What a rule matches: TCP from the peer (to it, on OUTPUT), to the peer's `port` on OUTPUT, else ours."""
     argv = ["-p", "tcp"]
     if peer_address:
-        argv += ["-s", peer_address]
+        argv += ["-d" if outgoing else "-s", peer_address]
     if port:
         argv += ["--dport", str(port)]
     if syn:
@@ -35,8 +38,8 @@ class Rules(Fault):
     def __init__(self):
         self.added = []  # (host, rule argv after the chain name)
 
-    def insert(self, ctx, host, rule):
-        chain = "FORWARD" if host.router else "INPUT"
+    def insert(self, ctx, host, rule, chain=None):
+        chain = chain or ("FORWARD" if host.router else "INPUT")
         rule = rule + ["-m", "comment", "--comment", ctx.tag]
         command(host, ["iptables", "-I", chain, "1", *rule])
         self.added.append((host, chain, rule))
@@ -49,21 +52,29 @@ class Rules(Fault):
 
 
 class Drop(Rules):
-    """Drop TCP arriving at this host (optionally only from `peer`, to `port`, SYNs, or a share)."""
+    """Drop TCP arriving at this host (optionally only from `peer`, to `port`, SYNs, or a share).
+
+    With `chain: OUTPUT` it drops what this host sends instead (to `peer`, to
+    its `port`): not loss on the wire but a local error, which the sender's
+    own TCP sees (the drop-in-the-sender case, for showing it)."""
     kind = "drop"
     args = (*MATCH, Arg("probability", {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                        "Drop this share of matching packets (iptables statistic)."))
+                        "Drop this share of matching packets (iptables statistic)."),
+            Arg("chain", {"enum": ["INPUT", "OUTPUT"]}, "INPUT (default; FORWARD on a router): what arrives; "
+                                                       "OUTPUT: what this host sends, to `peer` and its `port`."))
 
-    def __init__(self, peer=None, port=None, syn=False, probability=None):
+    def __init__(self, peer=None, port=None, syn=False, probability=None, chain="INPUT"):
         super().__init__()
-        self.peer, self.port, self.syn, self.probability = peer, port, syn, probability
+        self.peer, self.port, self.syn, self.probability, self.chain = peer, port, syn, probability, chain
 
     def apply(self, ctx):
         peer = ctx.hosts[self.peer].address if self.peer else None
-        rule = match(peer, self.port, self.syn)
+        outgoing = self.chain == "OUTPUT"
+        rule = match(peer, self.port, self.syn, outgoing)
         if self.probability is not None:
             rule += ["-m", "statistic", "--mode", "random", "--probability", str(self.probability)]
-        return FaultRecord("drop", ctx.host.name, self.insert(ctx, ctx.host, rule + ["-j", "DROP"]))
+        placed = self.insert(ctx, ctx.host, rule + ["-j", "DROP"], "OUTPUT" if outgoing else None)
+        return FaultRecord("drop", ctx.host.name, placed)
 
 
 class Reject(Rules):
