@@ -8,6 +8,7 @@
 #   make test                        unit and integration tests, then the catalogue
 #   make unit                        the tests that need no Docker, root, qemu or toolchain (seconds)
 #   make matrix KERNELS="5.10 6.1"   the catalogue on Debian kernels booted in qemu, one compare page
+#        (RUNTIME=c or RUNTIMES="python c go": the guests' hosts in those runtimes; c and go only)
 #   make nightly                     the catalogue on this host (Docker) and on KERNELS, compared
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
@@ -81,8 +82,8 @@ runtimes:
 qemu:
 	@command -v qemu-system-x86_64 >/dev/null && command -v depmod >/dev/null || { $(SUDO) apt-get update -qq && $(APT) qemu-system-x86 kmod >/dev/null; }
 
-matrix: $(STAMP) mmdebstrap qemu
-	$(LAB) matrix $(KERNELS)
+matrix: $(STAMP) mmdebstrap qemu $(NEEDS_RUNTIMES)
+	$(LAB) matrix $(KERNELS) $(foreach r,$(RUNTIMES) $(filter-out python,$(RUNTIME)),--runtime $(r))
 
 # Both halves run whatever the first gives; the exit status is the worse of the two.
 nightly: setup tools qemu

@@ -12,7 +12,7 @@
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
     lab compare PATH...      outcomes by kernel (or machine) from result files; exit 1 if any disagrees
     lab words [--grep TEXT]  each runtime's words per outcome, from runs (those with TEXT, and where)
-    lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared
+    lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared (--runtime: c, go)
     lab images               build the images (only what is missing)
     lab clean [--all]        remove what killed runs left behind (--all: running ones too)
 
@@ -146,10 +146,9 @@ def cmd_words(args, console):
 def cmd_matrix(args, console):
     from lab import matrix
     from lab.reports import terminal
-    for name in args.names or ():
-        loader.path_for(name)  # an unknown name fails here, not after a boot
+    [loader.path_for(name) for name in args.names or ()]  # an unknown name fails here, not after a boot
     with console.status("kernel matrix") as status:
-        done, table, seconds = matrix.run(args.kernels, args.names or (), args.out, args.also,
+        done, table, seconds = matrix.run(args.kernels, args.names or (), args.out, args.also, args.runtime or (),
                                           say=lambda msg: status.update(escape(msg)))
     terminal.show_compare(table, console, everything=args.all)
     terminal.show_kernel_runs(done, console)
@@ -265,6 +264,7 @@ def parser():
     matrix.add_argument("--also", nargs="+", type=Path, default=[], metavar="PATH",
                         help="more result files or run folders for the compare (e.g. this host's runs)")
     matrix.add_argument("--all", action="store_true", help="print every row, not only those that differ or fail")
+    matrix.add_argument("--runtime", action="append", choices=RUNTIMES, help="the guests' runtime (repeatable)")
     matrix.set_defaults(fn=cmd_matrix)
     sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)
     clean = sub.add_parser("clean", help="remove what killed runs left")

@@ -11,7 +11,9 @@ cached on its own (`lab.cache`):
   qdiscs, virtual links, crypto and lib, with whatever they depend on and the
   depmod indexes, so the guest's kernel loads them on demand;
 - per call, small (`call_archive`): this project's `lab/`, `scenarios/`,
-  `pyproject.toml` and `compose.yaml` under /opt/tcp-fault-lab, and an /init
+  `pyproject.toml` and `compose.yaml` under /opt/tcp-fault-lab, the built
+  agents the call needs (c's and go's static binaries, `lab.runtimes`) in
+  its cache there, where the guest's `runtimes.build()` finds them, and an /init
   that runs the command between two markers on the console, then sends the
   collect directory back as a gzipped tar on the second serial port (ttyS1,
   set raw so the tty does not rewrite its bytes) and powers off.
@@ -29,7 +31,7 @@ import tarfile
 import tomllib
 from pathlib import Path
 
-from lab import debian, programs
+from lab import debian, programs, runtimes
 from lab.cache import ROOT, cache_dir, digest, locked, scratch, write_atomically
 
 PROJECT = "/opt/tcp-fault-lab"   # where the guest finds this project
@@ -53,7 +55,7 @@ MODULES = tuple(f"kernel/{p}" for p in (
 
 INIT = """#!/bin/sh
 # PID 1 of the lab's VM, written by lab/initramfs.py for one command.
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin HOME=/root LANG=C.UTF-8 TERM=dumb
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin HOME=/root LANG=C.UTF-8 TERM=dumb {in_vm}=1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -231,10 +233,12 @@ def ensure_modules(kernel, say):
 
 # -- one call -----------------------------------------------------------------
 
-def call_archive(out, argv, collect, mark):
-    """The project and an /init running `argv`, as an uncompressed cpio."""
+def call_archive(out, argv, collect, mark, agents=()):
+    """The project, the built `agents` (folders of the cache's agents/) and an /init running `argv`,
+    as an uncompressed cpio."""
     cpio = Cpio(out)
-    init = INIT.format(project=PROJECT, argv=shlex.join(argv), collect=shlex.quote(collect), mark=mark)
+    init = INIT.format(project=PROJECT, argv=shlex.join(argv), collect=shlex.quote(collect), mark=mark,
+                       in_vm=runtimes.IN_VM)
     cpio.add("init", stat.S_IFREG | 0o755, init.encode())
     home = PROJECT.strip("/")
     cpio.add_dirs(home)
@@ -244,4 +248,8 @@ def call_archive(out, argv, collect, mark):
             cpio.add_tree(path, f"{home}/{name}", keep=lambda p: "__pycache__" not in p.parts)
         else:
             cpio.add(f"{home}/{name}", stat.S_IFREG | 0o644, path.read_bytes(), path.stat().st_mtime)
+    if agents:
+        cpio.add_dirs(f"{home}/.cache", f"{home}/.cache/agents")
+    for agent in agents:
+        cpio.add_tree(Path(agent), f"{home}/.cache/agents/{Path(agent).name}")
     cpio.close()

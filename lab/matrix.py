@@ -6,6 +6,11 @@ catalogue on the netns backend (containers would need an engine in the
 guest; namespaces need only the guest's own kernel, which is the point),
 and every run directory (result.json, pcaps, agent logs, report.html)
 and the guest's JUnit XML come back under `<out>/<kernel release>/`.
+With runtimes (`--runtime c`, repeatable), the guest runs the catalogue
+in each (`--lab-runtime`); c's and go's agents are static binaries, built here
+(`lab.runtimes`) and put in the guest's cache. The guest has no JRE and no
+nodejs: asking for java or node, or naming a scenario whose hosts need them,
+fails before a boot.
 Then one compare matrix is built from all of them and any other result
 files given (the host's own runs, another machine's CI artifacts), and
 written next to them as `compare.html` and `compare.json`.
@@ -22,8 +27,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lab import kernels, vm
-from lab.errors import SetupError
+from lab import kernels, runtimes, vm
+from lab.errors import ScenarioError, SetupError
 from lab.reports import compare
 
 # per kernel: boot, then the catalogue (about 45 s of it is the scenarios' own timers); under TCG on
@@ -43,19 +48,50 @@ class KernelRun:
     directory: str
 
 
-def guest_command(names):
-    """pytest over the catalogue (or the named scenarios) on the netns backend, inside the guest."""
+def guest_command(names, runtime_names=()):
+    """pytest over the catalogue (or the named scenarios) on the netns backend, inside the guest.
+
+    >>> guest_command(["crash-reset"], ["python", "c"])[-5:]
+    ['--lab-runtime', 'python', '--lab-runtime', 'c', 'scenarios/crash-reset.yaml']
+    """
     paths = [f"scenarios/{n}.yaml" for n in names] if names else ["scenarios/"]
     return ["python3", "-m", "pytest", "-p", "lab.pytest_plugin", "-p", "no:cacheprovider", "-q",
-            "--lab-backend", "netns", "--lab-out", "runs", "--junitxml", "runs/junit.xml", *paths]
+            "--lab-backend", "netns", "--lab-out", "runs", "--junitxml", "runs/junit.xml",
+            *(x for r in runtime_names for x in ("--lab-runtime", r)), *paths]
 
 
-def run_kernel(request, names, out, say):
+def guest_agents(names, runtime_names=()):
+    """The built agents the guest needs: those of `runtime_names` and those its scenarios' hosts name.
+
+    A runtime the guest cannot run is a SetupError when it was asked for, or named by a scenario
+    asked for by name; in the whole catalogue, its scenarios fail in the guest saying so.
+    """
+    from lab.scenario.load import known_names, load, path_for
+    wanted = set(runtime_names)
+    for name in wanted:
+        runtimes.vm_check(name)
+    for scenario_name in names or known_names():
+        try:
+            scenario = load(path_for(scenario_name))
+        except ScenarioError:
+            if names:
+                raise
+            continue  # the guest's pytest reports it, as a collection error of its own
+        named = {opts.runtime for opts in scenario.hosts.values() if opts.runtime}
+        for name in named if names else ():
+            runtimes.vm_check(name)
+        wanted |= named & set(runtimes.VM_RUNTIMES)
+    return [runtimes.build(name) for name in sorted(wanted) if name != runtimes.DEFAULT]
+
+
+def run_kernel(request, names, out, say, runtime_names=(), agents=()):
     kernel = kernels.fetch(request, say)
     dest = out / kernel.release
     shutil.rmtree(dest, ignore_errors=True)  # an earlier matrix's runs of this kernel: not this one's
-    say(f"{kernel.release}: booting, then the catalogue")
-    result = vm.run(kernel, guest_command(names), dest=dest, timeout=VM_TIMEOUT, say=say)
+    in_runtimes = f" in {', '.join(runtime_names)}" if runtime_names else ""
+    say(f"{kernel.release}: booting, then the catalogue{in_runtimes}")
+    result = vm.run(kernel, guest_command(names, runtime_names), dest=dest, timeout=VM_TIMEOUT, say=say,
+                    agents=agents)
     if result.collected is None:
         tail = "\n".join(result.console.strip().splitlines()[-15:])
         raise SetupError(f"the VM of {kernel.release} brought nothing back "
@@ -74,16 +110,20 @@ def verdicts(directory):
     return counts
 
 
-def run(requests, names=(), out=Path("runs/matrix"), also=(), say=lambda msg: None):
-    """Run every kernel, then compare; return (the KernelRuns, the compare Matrix, seconds taken)."""
+def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), say=lambda msg: None):
+    """Run every kernel (the catalogue in each of `runtime_names`, default python), then compare; return
+    (the KernelRuns, the compare Matrix, seconds taken)."""
+    runtime_names = list(dict.fromkeys(runtime_names))
+    agents = guest_agents(names, runtime_names)  # before any fetch: a runtime the guest lacks fails here
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    done = [run_kernel(request, names, out, say) for request in requests]
+    done = [run_kernel(request, names, out, say, runtime_names, agents) for request in requests]
     matrix = compare.build(compare.find_records([*(Path(k.directory) for k in done), *also]))
     (out / "compare.json").write_text(compare.as_json(matrix) + "\n")
     (out / "compare.html").write_text(compare.as_html(matrix))
     seconds = time.monotonic() - started
     (out / "matrix.json").write_text(json.dumps({
+        "runtimes": runtime_names or [runtimes.DEFAULT],
         "kernels": [asdict(k) for k in done],
         "total_seconds": round(seconds, 1),
     }, indent=2) + "\n")

@@ -61,6 +61,10 @@ NAMES = tuple(RUNTIMES)
 IMAGE_PACKAGES = {"java": ("default-jre-headless",), "node": ("nodejs",)}  # what a host image adds to run them
 TOOL_PACKAGES = {"gcc": "gcc libc6-dev", "go": "golang-go", "javac": "default-jdk-headless",
                  "java": "default-jdk-headless", "node": "nodejs"}
+# A kernel VM's root file system (lab/initramfs.py) has python3 and takes c's and go's static agents
+# from this machine's cache; a JRE or nodejs it does not have.
+VM_RUNTIMES = ("python", "c", "go")
+IN_VM = "LAB_IN_VM"   # set by the VM's init: the agents there are the ones the lab put in, no toolchain
 
 
 def get(name):
@@ -103,12 +107,31 @@ def key(runtime):
     return f"{runtime.image}-{digest(*(f.read_bytes() for f in runtime.sources), 'static,release17')}"
 
 
+def vm_check(name):
+    """SetupError unless runtime `name`'s agent can run in a kernel VM.
+
+    >>> vm_check("c")
+    >>> vm_check("node")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    lab.errors.SetupError: the node runtime cannot run in a kernel VM: its root file system has no nodejs (...)
+    """
+    runtime = get(name)
+    if name not in VM_RUNTIMES:
+        needs = " or ".join(IMAGE_PACKAGES.get(runtime.image, ())) or "toolchain for it"
+        raise SetupError(f"the {name} runtime cannot run in a kernel VM: its root file system has no "
+                         f"{needs} (the runtimes a VM runs: {', '.join(VM_RUNTIMES)})")
+
+
 def build(name):
     """The folder holding runtime `name`'s built agent, built on first use."""
     runtime = get(name)
     out = cache_dir() / "agents" / key(runtime)
     if out.is_dir():
         return out
+    if os.environ.get(IN_VM):  # python's agent is its source, copied; a built one comes from the lab
+        vm_check(name)
+        if runtime.tools:
+            raise SetupError(f"the {name} agent was not put in this kernel VM ({out} is missing)")
     need_tools(runtime)
     with locked(out.with_name(out.name + ".lock")):
         if out.is_dir():

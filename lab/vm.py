@@ -88,8 +88,10 @@ def die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=600.0, say=lambda msg: None):
-    """Boot `kernel` with the lab inside, run `argv` in /opt/tcp-fault-lab, bring `collect` back into `dest`.
+def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=600.0, say=lambda msg: None,
+        agents=()):
+    """Boot `kernel` with the lab and the built `agents` inside, run `argv` in /opt/tcp-fault-lab,
+    bring `collect` back into `dest`.
 
     `dest` defaults to a new directory under runs/. qemu is killed at `timeout`
     seconds, and on every way out of this function, Ctrl-C included.
@@ -104,7 +106,7 @@ def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=60
             for part in (base, modules):
                 with open(part, "rb") as f:
                     shutil.copyfileobj(f, out, 1 << 20)
-            initramfs.call_archive(out, argv, collect, mark)
+            initramfs.call_archive(out, argv, collect, mark, agents)
         say(f"booting {kernel.release} under {accel.upper()}")
         started = time.monotonic()
         with open(errors, "wb") as stderr:

@@ -3,7 +3,10 @@
 import io
 import stat
 
-from lab import initramfs
+import pytest
+
+from lab import initramfs, runtimes
+from lab.errors import SetupError
 
 
 def test_shipped_modules_follow_dependencies_out_of_the_chosen_directories():
@@ -67,3 +70,26 @@ def test_call_archive_runs_the_command_quoted_and_ships_the_project():
     assert {"opt/tcp-fault-lab/lab/initramfs.py", "opt/tcp-fault-lab/scenarios/crash-reset.yaml",
             "opt/tcp-fault-lab/pyproject.toml", "opt/tcp-fault-lab/compose.yaml"} <= set(entries)
     assert not any("__pycache__" in name for name in entries)
+
+
+def test_call_archive_puts_the_built_agents_in_the_guests_cache_and_says_it_is_a_vm(tmp_path):
+    agent = tmp_path / "c-0123456789ab"
+    agent.mkdir()
+    (agent / "agent").write_bytes(b"\x7fELF")
+    agent.joinpath("agent").chmod(0o755)
+    out = io.BytesIO()
+    initramfs.call_archive(out, ["true"], "/opt/tcp-fault-lab/runs", "mark", agents=[agent])
+    entries = {name: (mode, body) for name, mode, body in read_cpio(out.getvalue())}
+    assert entries["opt/tcp-fault-lab/.cache/agents/c-0123456789ab/agent"] == (stat.S_IFREG | 0o755, b"\x7fELF")
+    assert stat.S_ISDIR(entries["opt/tcp-fault-lab/.cache/agents"][0])
+    assert f"{runtimes.IN_VM}=1" in entries["init"][1].decode()
+
+
+def test_in_a_vm_a_missing_agent_is_named_never_built_nor_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_CACHE", str(tmp_path))
+    monkeypatch.setenv(runtimes.IN_VM, "1")
+    with pytest.raises(SetupError, match="the c agent was not put in this kernel VM"):
+        runtimes.build("c")
+    with pytest.raises(SetupError, match="the java-socket runtime cannot run in a kernel VM: .* default-jre-headless"):
+        runtimes.build("java-socket")
+    assert (runtimes.build("python") / "sockops.py").is_file()  # python's agent is its source: copied there

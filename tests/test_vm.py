@@ -1,5 +1,6 @@
 """`lab matrix` on a kernel that is not this machine's: booted in qemu, it runs crash-reset
-on the netns backend and brings the run back.
+on the netns backend, in python and in c (the c agent, a static binary built here, put in the
+guest), and brings both runs back. One boot serves both: the c run adds about 5 s under TCG.
 
 The first run fetches the kernel from Debian's mirror and builds the VM's
 root file system (about a minute, cached in .cache/); later runs boot at once.
@@ -38,13 +39,25 @@ def kernel():
         pytest.skip(str(exc))
 
 
-def test_lab_matrix_runs_crash_reset_on_a_debian_kernel_in_qemu(kernel, tmp_path):
+@pytest.fixture(scope="module")
+def matrix(kernel, tmp_path_factory):
+    """One `lab matrix` of crash-reset in python and in c: the folder it wrote, and each runtime's record."""
     assert kernel.release != platform.release(), "pick a kernel other than this machine's (LAB_TEST_KERNEL)"
+    out = tmp_path_factory.mktemp("matrix")
     done = subprocess.run([sys.executable, "-m", "lab", "matrix", KERNEL, "--names", "crash-reset",
-                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                           "--runtime", "python", "--runtime", "c", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    [path] = (tmp_path / kernel.release).glob("*-crash-reset/result.json")
-    record = json.loads(path.read_text())
+    records = {}
+    for path in (out / kernel.release).glob("*-crash-reset*/result.json"):
+        record = json.loads(path.read_text())
+        records[record["cell"]["runtime"]] = (path, record)
+    return out, records
+
+
+def test_lab_matrix_runs_crash_reset_on_a_debian_kernel_in_qemu(kernel, matrix):
+    out, records = matrix
+    path, record = records["python"]
     assert record["complete"] and record["verdict"]["passed"]
     assert record["environment"]["kernel"] == kernel.release
     assert record["environment"]["backend"] == "netns"
@@ -53,7 +66,32 @@ def test_lab_matrix_runs_crash_reset_on_a_debian_kernel_in_qemu(kernel, tmp_path
     read, write = (step(crash, after="write-a", call=call).number for call in ("recv", "send"))
     assert (observed[read], observed[write]) == ("EOF", "EPIPE")
     assert (path.parent / "server.pcap").stat().st_size > 24
-    assert (tmp_path / kernel.release / "junit.xml").is_file()
-    [row] = json.loads((tmp_path / "matrix.json").read_text())["kernels"]
-    assert row["release"] == kernel.release and row["verdicts"] == {"passed": 1, "failed": 0, "skipped": 0}
-    assert row["boot_seconds"] > 0 and kernel.release in (tmp_path / "compare.html").read_text()
+    assert (out / kernel.release / "junit.xml").is_file()
+    summary = json.loads((out / "matrix.json").read_text())
+    [row] = summary["kernels"]
+    assert summary["runtimes"] == ["python", "c"]
+    assert row["release"] == kernel.release and row["verdicts"] == {"passed": 2, "failed": 0, "skipped": 0}
+    assert row["boot_seconds"] > 0 and kernel.release in (out / "compare.html").read_text()
+
+
+def test_the_c_agent_built_here_runs_in_the_guest(kernel, matrix):
+    out, records = matrix
+    assert sorted(records) == ["c", "python"]
+    path, record = records["c"]
+    assert record["cell"] == {"scenario": "crash-reset", "runtime": "c", "family": "4", "kernel": kernel.release,
+                              "key": f"crash-reset[c,ipv4,{kernel.release}]"}
+    assert record["complete"] and record["verdict"]["passed"]
+    assert set(record["runtimes"]) == {"client", "server"}
+    for host in record["runtimes"].values():  # the hello of the agent that ran, not the scenario's wish
+        assert host["runtime"] == "c"
+        assert host["version"].startswith("glibc ") and ", gcc " in host["version"], host
+    assert "crash-reset[netns,c]" in (out / kernel.release / "junit.xml").read_text()
+
+
+def test_a_runtime_the_guest_cannot_run_fails_before_a_boot(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "lab", "matrix", KERNEL, "--names", "crash-reset",
+                           "--runtime", "java-nio", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "the java-nio runtime cannot run in a kernel VM" in done.stderr
+    assert not any(tmp_path.iterdir())
