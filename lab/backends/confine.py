@@ -94,9 +94,14 @@ def kill_all(pids, timeout=5.0):
 
 
 def gone(pid):
-    """Exited: no such process, or a zombie its parent has not reaped yet."""
+    """Exited: no such process, or a zombie its parent has not reaped yet, with no thread left.
+
+    A killed multi-threaded program (a JVM, Go, Node) shows its leader as a zombie while
+    its other threads are still exiting; the last of them closes the sockets (seen: a
+    Java host "restarted" before its FIN was sent). An exited thread leaves task/."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        return all(Path(task, "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+                   for task in Path(f"/proc/{pid}/task").iterdir())
     except (FileNotFoundError, IndexError):
         return True
 

@@ -310,6 +310,17 @@ func (a *agent) close(cmd *command, ev event) (any, error) {
 	return nil, s.Close()
 }
 
+// getpeername is what a Go program asks: RemoteAddr(), kept by the net package from the dial or accept.
+func (a *agent) getpeername(cmd *command, ev event) (any, error) {
+	c, err := a.conn(cmd)
+	if err != nil {
+		return nil, err
+	}
+	addr := c.RemoteAddr().(*net.TCPAddr)
+	ev["address"] = []any{addr.IP.String(), addr.Port}
+	return nil, nil
+}
+
 func (a *agent) setsockopt(cmd *command, ev event) (any, error) {
 	c, err := a.rawConn(cmd)
 	if err != nil {
@@ -419,7 +430,7 @@ func main() {
 	ops := map[string]func(*command, event) (any, error){
 		"listen": a.listen, "accept": a.accept, "connect": a.connect, "send": a.send, "sendall": a.send,
 		"recv": a.recv, "recvall": a.recvall, "shutdown": a.shutdown, "close": a.close,
-		"setsockopt": a.setsockopt, "state": a.state, "acked": a.acked,
+		"setsockopt": a.setsockopt, "state": a.state, "acked": a.acked, "getpeername": a.getpeername,
 	}
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<16), 1<<20)

@@ -139,6 +139,9 @@ final class NioAgent extends Protocol {
             case "setsockopt":
                 setOption(sock(cmd, "sock", "conn", SocketChannel.class), str(cmd, "option", ""), cmd.get("value"));
                 return null;
+            case "getpeername":   // SocketChannelImpl keeps remoteAddress from the connect or accept
+                ev.put("address", address(sock(cmd, "sock", "conn", SocketChannel.class).getRemoteAddress()));
+                return null;
             case "state": throw new Skipped("TCP state polling: java.nio has no TCP_INFO");
             case "acked": throw new Skipped("unacknowledged bytes: java.nio has no SIOCOUTQ");
             default: throw new BadCommand("unknown op '" + op + "'");

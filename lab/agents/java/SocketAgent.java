@@ -89,6 +89,11 @@ final class SocketAgent extends Protocol {
             case "setsockopt":
                 setOption(sock(cmd, "sock", "conn", Socket.class), str(cmd, "option", ""), cmd.get("value"));
                 return null;
+            case "getpeername": {   // Socket keeps the address it connected to: no getpeername() is made
+                Socket s = sock(cmd, "sock", "conn", Socket.class);
+                ev.put("address", Arrays.asList(s.getInetAddress().getHostAddress(), s.getPort()));
+                return null;
+            }
             case "state": throw new Skipped("TCP state polling: java.net has no TCP_INFO");
             case "acked": throw new Skipped("unacknowledged bytes: java.net has no SIOCOUTQ");
             default: throw new BadCommand("unknown op '" + op + "'");

@@ -191,6 +191,12 @@ const ops = {
     return { ret: null };
   },
 
+  // what a Node program asks: socket.remoteAddress, which net.js keeps once it has read it (at connect or accept)
+  async getpeername(cmd) {
+    const s = get(cmd, 'conn', Conn).sock;
+    return { ret: null, address: [s.remoteAddress ?? null, s.remotePort ?? null] };
+  },
+
   async state() { throw new Skipped("TCP state polling: Node's net exposes no TCP_INFO"); },
   async acked() { throw new Skipped("unacknowledged bytes: Node's net exposes no SIOCOUTQ"); },
 };
