@@ -101,8 +101,8 @@ def test_crash_reset_details():
     ("call: accept", "call: bind", 12, "step 3: 'bind' is not one of listen, accept"),
     ("    call: accept\n", "    call: accept\n    wait: exit\n", 11, "step 3 (server accept): needs exactly one of"),
     ("    call: accept\n", "", 11, "step 3 (server ?): needs exactly one of call, wait, fault"),
-    ("{host: server, call: listen, port: 7000}", "{host: server, wait: state, state: CLOSE, expect: ok}", 8,
-     "step 1 (server state): only calls and wait exit take expect"),
+    ("{host: server, call: listen, port: 7000}", "{host: server, wait: acked, expect: ok}", 8,
+     "step 1 (server acked): only calls and wait state and wait exit take expect"),
     # arguments a call does not take
     ("    sock: a\n", "    sock: a\n    port: 1\n", 14, "step 3 (server accept): call accept does not take 'port'"),
     ("bytes: 10, expect", "bytes: 10, to: server, expect", 14, "call send does not take 'to' (it takes: bytes, sock)"),
@@ -111,7 +111,7 @@ def test_crash_reset_details():
     ("{host: server, call: listen, port: 7000}", "{host: server, call: exit, port: 1}", 8,
      "step 1 (server exit): call exit does not take 'port' (it takes: nothing)"),
     ("{host: server, call: listen, port: 7000}", "{host: server, fault: drop, expect: ok}", 8,
-     "step 1 (server drop): only calls and wait exit take expect"),
+     "step 1 (server drop): only calls and wait state and wait exit take expect"),
     ("{host: server, call: listen, port: 7000}", "{host: server, fault: kill, port: 1}", 8,
      "fault kill does not take 'port' (it takes: signal)"),
     # missing required arguments

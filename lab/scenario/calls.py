@@ -58,9 +58,10 @@ CALLS = (
 )
 
 WAITS = (
-    Kind("wait", "state", "Until the socket reaches a TCP state (one of a list).", (
+    Kind("wait", "state", "Until the socket reaches a TCP state (one of a list); its outcome is the state reached, "
+                          "which expect can name where runtimes differ.", (
         Arg("state", {"oneOf": [STATE, {"type": "array", "minItems": 1, "items": STATE}], "title": "TCP state"},
-            required=True), Arg("sock", SOCK))),
+            required=True), Arg("sock", SOCK)), outcome=True),
     Kind("wait", "acked", "Until the peer has acknowledged everything the socket sent.", (Arg("sock", SOCK),)),
     Kind("wait", "exit", "Until the host's agent process has ended; expect its signal or ok.", outcome=True),
 )

@@ -177,8 +177,15 @@ func (a *agent) conn(cmd *command) (*net.TCPConn, error) {
 	return nil, badCommand(fmt.Sprintf("no socket named '%s'", n))
 }
 
+// dialFailed marks a socket name whose Dial failed: the net package closed the socket
+// (socket() in sock_posix.go) and gave the program no connection.
+type dialFailed struct{}
+
 func (a *agent) rawConn(cmd *command) (syscall.RawConn, error) {
 	n := name(cmd, "conn")
+	if _, ok := a.socks[n].(dialFailed); ok { // the lab reads the kernel's socket table instead
+		return nil, skipped("the failed Dial closed its socket: a Go program holds none to ask")
+	}
 	if s, ok := a.socks[n].(syscall.Conn); ok {
 		return s.SyscallConn()
 	}
@@ -230,6 +237,7 @@ func (a *agent) connect(cmd *command, ev event) (any, error) {
 	ev["peer"] = []any{cmd.Addr, cmd.Port}
 	c, err := d.Dial("tcp4", fmt.Sprintf("%s:%d", cmd.Addr, cmd.Port))
 	if err != nil {
+		a.socks[name(cmd, "conn")] = dialFailed{}
 		return nil, err // a failed Dial does not say which local port it had
 	}
 	a.socks[name(cmd, "conn")] = c
@@ -302,6 +310,11 @@ func (a *agent) shutdown(cmd *command, ev event) (any, error) {
 
 func (a *agent) close(cmd *command, ev event) (any, error) {
 	n := name(cmd, "conn")
+	if _, failed := a.socks[n].(dialFailed); failed {
+		delete(a.socks, n)
+		ev["how"] = "nothing to close: a failed Dial returns no connection"
+		return nil, nil
+	}
 	s, ok := a.socks[n].(io.Closer)
 	if !ok {
 		return nil, badCommand(fmt.Sprintf("no socket named '%s'", n))
