@@ -11,6 +11,7 @@
 #        (RUNTIME=c or RUNTIMES="python c go": the guests' hosts in those runtimes; c and go only)
 #   make nightly                     the catalogue on this host (Docker) and on KERNELS, compared
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
+#        (RUNTIMES="python c go node java-nio java-socket": each runtime's added time per run, interleaved)
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
 #        (KILL=0.3: SIGKILL that share of runs at random points, `lab clean` after each)
 #   make killsweep KILLS=60          SIGKILL `make scenario`'s process group at seeded points, one
@@ -96,19 +97,14 @@ nightly: setup tools qemu
 unit: $(STAMP)
 	$(PY) -m pytest tests/ -q -m "not docker and not vm and not slow"
 
-# The catalogue in c and java-nio too (netns), but for the cells whose runtime
-# differences are not yet measured and written as runtimes: entries (the open part
-# of the runtimes work; `make scenarios RUNTIMES="c java-nio"` shows them failing).
-RUNTIME_GAPS := reject-by-router or (java-nio and (backlog-full or connect-refused or half-close or \
-	keepalive-dead-peer or linger-abort or peer-restart or reset-before-accept or rst-established))
-
+# Then the catalogue once more in c and java-nio, on netns (the other runtimes: nightly).
 test: setup browser tools qemu runtimes
 	$(PY) -m pytest --junitxml=runs/junit.xml
 	$(PY) -m pytest scenarios/ -q --lab-backend netns --lab-runtime c --lab-runtime java-nio \
-		-k "not ($(RUNTIME_GAPS))" --junitxml=runs/junit-runtimes.xml
+		--junitxml=runs/junit-runtimes.xml
 
-bench: setup tools
-	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND)
+bench: setup tools $(NEEDS_RUNTIMES)
+	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND) $(if $(RUNTIMES),--runtimes $(RUNTIMES))
 
 soak: setup tools
 	$(PY) tests/soak.py -n $(N) --kill $(KILL) --backend $(BACKEND)
