@@ -104,6 +104,8 @@ def gone(pid):
                    for task in Path(f"/proc/{pid}/task").iterdir())
     except (FileNotFoundError, IndexError):
         return True
+    except ProcessLookupError:  # a thread exited between the listing and the read: look again
+        return False
 
 
 def privileges(name, template):

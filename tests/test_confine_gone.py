@@ -1,0 +1,34 @@
+"""A killed program is gone only when its last thread is: the leader of a multi-threaded
+program (a JVM, Go, Node) is a zombie while its other threads still hold its sockets."""
+
+import platform
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lab.backends.confine import gone
+
+# the main thread leaves with exit(2) (SYS_exit, 60 on x86-64), not exit_group: the process lives on
+LEADER_LEAVES = """
+import ctypes, threading, time
+threading.Thread(target=time.sleep, args=(30,)).start()
+time.sleep(0.2)
+ctypes.CDLL(None).syscall(60, 0)
+"""
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="SYS_exit is 60 on x86-64 only")
+def test_a_zombie_leader_with_a_live_thread_is_not_gone():
+    proc = subprocess.Popen([sys.executable, "-c", LEADER_LEAVES])
+    try:
+        deadline = time.monotonic() + 5
+        while open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the leader never exited"
+            time.sleep(0.01)
+        assert not gone(proc.pid)  # its other thread still runs
+    finally:
+        proc.kill()
+        proc.wait()
+    assert gone(proc.pid)
