@@ -2,6 +2,8 @@
 
     python tests/bench.py crash-reset --repeat 20     (or: make bench NAME=crash-reset)
     python tests/bench.py crash-reset --backend netns (or: make bench BACKEND=netns)
+    python tests/bench.py crash-reset --runtimes python c go node java-nio java-socket --repeat 10
+                                                      (or: make bench RUNTIMES="python c go ..." RUNS=10)
 
 Each run is a fresh `lab run` process, as a user would start it, so the wall
 time includes Python's start-up. Prints the wall time and the setup, steps,
@@ -10,6 +12,13 @@ whether anything of the lab's is left on the engine or in network
 namespaces afterwards; then the
 time `lab report` takes per run, as a share of the run's own time. A
 benchmark prints figures; it asserts nothing (the targets are read off its output).
+
+With --runtimes, each scenario runs in each runtime (`lab run --runtime R`),
+interleaved round by round (the order rotating) so a noisy machine weighs on
+every runtime alike, after one warm-up run each (images, agents) that is not
+counted. Per runtime: the median whole-run time and the median of each phase,
+and beside them the added time against python: the difference of the medians,
+and the median of each round's own difference.
 """
 
 import argparse
@@ -36,28 +45,58 @@ def leftovers():
     return len(out), len(nets), len(namespaces)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("names", nargs="+")
-    p.add_argument("--repeat", type=int, default=20)
-    p.add_argument("--backend", default="docker")
-    args = p.parse_args()
-    lab = [sys.executable, "-m", "lab", "--backend", args.backend]
-    subprocess.run([*lab, "images"], cwd=ROOT, check=True, capture_output=True)
-    print(f"backend: {args.backend}")
+def timed_run(lab, name, out, runtime=None):
+    """(wall seconds, exit status) of one `lab run` process; exits on a bad input or set-up (status 2)."""
+    t = time.monotonic()
+    done = subprocess.run([*lab, "run", name, "--out", str(out), *(["--runtime", runtime] if runtime else [])],
+                          cwd=ROOT, capture_output=True, text=True)
+    wall = time.monotonic() - t
+    if done.returncode == 2:
+        sys.exit(done.stderr.strip())
+    return wall, done.returncode
+
+
+def bench_runtimes(lab, name, names, repeat):
+    """Each runtime's median run and phases, interleaved; the added time against python."""
+    baseline = "python" if "python" in names else names[0]
+    walls, phases, passed = {r: [] for r in names}, {r: {ph: [] for ph in PHASES} for r in names}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for runtime in names:
+            timed_run(lab, name, Path(tmp) / "warm-up", runtime)
+        for i in range(repeat):
+            for runtime in names[i % len(names):] + names[:i % len(names)]:
+                wall, status = timed_run(lab, name, Path(tmp) / runtime, runtime)
+                walls[runtime].append(wall)
+                passed[runtime] = passed.get(runtime, 0) + (status == 0)
+        for runtime in names:
+            for result in (Path(tmp) / runtime).glob("*/result.json"):
+                timings = json.loads(result.read_text())["timings"]
+                for ph in PHASES:
+                    phases[runtime][ph].append(timings[ph])
+    med = statistics.median
+    print(f"{name}: {repeat} runs per runtime, interleaved; medians in seconds; "
+          f"+ is the added time against {baseline}")
+    print(f"{'runtime':<12} {'passed':>6}  {'run':>6} {'+' + baseline:>9} {'+paired':>8}  " +
+          "  ".join(f"{ph:>8}" for ph in PHASES))
+    for runtime in names:
+        paired = [w - b for w, b in zip(walls[runtime], walls[baseline])]
+        print(f"{runtime:<12} {passed[runtime]:>6}  {med(walls[runtime]):6.2f} "
+              f"{med(walls[runtime]) - med(walls[baseline]):+9.2f} {med(paired):+8.2f}  " +
+              "  ".join(f"{med(phases[runtime][ph]):8.3f}" for ph in PHASES) +
+              (f"   {repeat - passed[runtime]} failed: timed as they failed" if passed[runtime] < repeat else ""))
+
+
+def bench_phases(lab, names, repeat):
+    """Each scenario's wall time and phases (median/worst), and what its HTML report adds."""
     print(f"{'scenario':<18} {'runs':>4} {'passed':>6}  {'wall':>11}  " +
           "  ".join(f"{ph:>11}" for ph in PHASES) + "   (median/worst, seconds)")
-    for name in args.names:
+    for name in names:
         walls, phases, verdicts, reports = [], {ph: [] for ph in PHASES}, [], []
         with tempfile.TemporaryDirectory() as out:
-            for _ in range(args.repeat):
-                t = time.monotonic()
-                done = subprocess.run([*lab, "run", name, "--out", out],
-                                      cwd=ROOT, capture_output=True, text=True)
-                walls.append(time.monotonic() - t)
-                if done.returncode == 2:
-                    sys.exit(done.stderr.strip())
-                verdicts.append(done.returncode)
+            for _ in range(repeat):
+                wall, status = timed_run(lab, name, out)
+                walls.append(wall)
+                verdicts.append(status)
             for result in Path(out).glob("*/result.json"):
                 timings = json.loads(result.read_text())["timings"]
                 for ph in PHASES:
@@ -73,6 +112,23 @@ def main():
               "  ".join(f"{fmt(phases[ph]):>11}" for ph in PHASES) +
               f"   report {statistics.median(reports) * 1000:.0f} ms "
               f"({statistics.median(reports) / statistics.median(walls):.1%} of a run)")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", default=["crash-reset"])
+    p.add_argument("--repeat", type=int, default=20)
+    p.add_argument("--backend", default="docker")
+    p.add_argument("--runtimes", nargs="+", metavar="R", help="time each scenario in each of these runtimes")
+    args = p.parse_args()
+    lab = [sys.executable, "-m", "lab", "--backend", args.backend]
+    subprocess.run([*lab, "images"], cwd=ROOT, check=True, capture_output=True)
+    print(f"backend: {args.backend}")
+    if args.runtimes:
+        for name in args.names:
+            bench_runtimes(lab, name, list(dict.fromkeys(args.runtimes)), args.repeat)
+    else:
+        bench_phases(lab, args.names, args.repeat)
     containers, networks, namespaces = leftovers()
     print(f"left afterwards: {containers} containers, {networks} networks, {namespaces} network namespaces")
 
