@@ -174,6 +174,9 @@ func (a *agent) conn(cmd *command) (*net.TCPConn, error) {
 	if c, ok := a.socks[n].(*net.TCPConn); ok {
 		return c, nil
 	}
+	if _, ok := a.socks[n].(dialFailed); ok {
+		return nil, skipped("the failed Dial closed its socket: a Go program holds none to use")
+	}
 	return nil, badCommand(fmt.Sprintf("no socket named '%s'", n))
 }
 
@@ -225,15 +228,44 @@ func (a *agent) accept(cmd *command, ev event) (any, error) {
 	return nil, nil
 }
 
+// keepAlive takes TCP_KEEPIDLE and TCP_KEEPINTVL out of opts as the one period a Go program
+// gives net.Dialer.KeepAlive: DialContext sets both (setKeepAlivePeriod) after the dial, over
+// anything set in Control. SO_KEEPALIVE goes too (the dialer turns it on); TCP_KEEPCNT stays.
+func keepAlive(opts map[string]json.RawMessage) (map[string]json.RawMessage, time.Duration, error) {
+	rest, period := map[string]json.RawMessage{}, time.Duration(0)
+	for option, raw := range opts {
+		switch option {
+		case "TCP_KEEPIDLE", "TCP_KEEPINTVL":
+			var secs int
+			if err := json.Unmarshal(raw, &secs); err != nil {
+				return nil, 0, badCommand(option + " takes a number")
+			}
+			if period != 0 && period != time.Duration(secs)*time.Second {
+				return nil, 0, skipped("TCP_KEEPIDLE and TCP_KEEPINTVL apart: net.Dialer.KeepAlive sets both to one period")
+			}
+			period = time.Duration(secs) * time.Second
+		case "SO_KEEPALIVE":
+		default:
+			rest[option] = raw
+		}
+	}
+	return rest, period, nil
+}
+
 func (a *agent) connect(cmd *command, ev event) (any, error) {
 	if cmd.Style != "" {
 		return nil, skipped("connect style " + cmd.Style + ": net.Dialer connects one way (nonblocking, netpoller)")
 	}
-	d := net.Dialer{Control: setOptions(cmd.Options)}
+	opts, period, err := keepAlive(cmd.Options)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Control: setOptions(opts), KeepAlive: period}
 	if cmd.Timeout != nil {
 		d.Timeout = time.Duration(*cmd.Timeout * float64(time.Second))
 	}
-	ev["how"] = fmt.Sprintf("net.Dialer{Timeout: %v}.Dial (nonblocking connect, netpoller)", d.Timeout)
+	ev["how"] = fmt.Sprintf("net.Dialer{Timeout: %v, KeepAlive: %v}.Dial (nonblocking connect, netpoller)",
+		d.Timeout, d.KeepAlive)
 	ev["peer"] = []any{cmd.Addr, cmd.Port}
 	c, err := d.Dial("tcp4", fmt.Sprintf("%s:%d", cmd.Addr, cmd.Port))
 	if err != nil {
