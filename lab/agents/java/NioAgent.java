@@ -79,9 +79,7 @@ final class NioAgent extends Protocol {
                 InetSocketAddress peer = new InetSocketAddress(str(cmd, "addr", ""), num(cmd, "port", 0));
                 ev.put("how", "nonblocking SocketChannel.connect(), select() OP_CONNECT, finishConnect()");
                 ev.put("peer", Arrays.asList(peer.getAddress().getHostAddress(), peer.getPort()));
-                boolean connected = c.connect(peer);
-                ev.put("local", address(c.getLocalAddress()));   // bound by connect(); a pending or failed one keeps it
-                if (!connected) {
+                if (!c.connect(peer)) {   // pending: SocketChannelImpl knows no local address until it completes
                     await(c, SelectionKey.OP_CONNECT, cmd);
                     c.finishConnect();
                 }
