@@ -59,16 +59,16 @@ class Connection:
         return frozenset((self.local, self.peer))
 
 
-def first_syn_port(packets, address, peer, start, end):
-    """The source port of the SYNs address sent to peer between start and end, if one port only.
+def syn_ports(packets, address, peer, start, end):
+    """The source ports of the SYNs address sent to peer between start and end.
 
     For a connect() whose runtime does not say which local port it had when it failed
     (java.net.Socket closes a socket whose connect failed, and Go's dialer too): the
-    wire does."""
-    ports = {s.sport for segments in packets.values() for s in segments
-             if s.tcp and s.src == address and (s.dst, s.dport) == peer and "SYN" in s.flags
-             and "ACK" not in s.flags and start <= s.ts <= end}
-    return ports.pop() if len(ports) == 1 else None
+    wire does. None left the host (an unanswered ARP, a drop on its own OUTPUT chain):
+    the connection is known by its addresses only, its port None."""
+    return {s.sport for segments in packets.values() for s in segments
+            if s.tcp and s.src == address and (s.dst, s.dport) == peer and "SYN" in s.flags
+            and "ACK" not in s.flags and start <= s.ts <= end}
 
 
 def connections(observations, step_hosts, addresses, packets=None):
@@ -80,8 +80,9 @@ def connections(observations, step_hosts, addresses, packets=None):
         host = step_hosts.get(o.number)
         if host and event.get("op") == "connect" and event.get("peer") and not event.get("local") and packets \
                 and o.start is not None and host in addresses:
-            port = first_syn_port(packets, addresses[host], tuple(event["peer"]), o.start, o.end)
-            event = {**event, "local": [addresses[host], port]} if port else event
+            ports = syn_ports(packets, addresses[host], tuple(event["peer"]), o.start, o.end)
+            if len(ports) <= 1:
+                event = {**event, "local": [addresses[host], ports.pop() if ports else None]}
         if host and event.get("op") in ("connect", "accept") and event.get("local") and event.get("peer"):
             (laddr, lport), peer = event["local"], tuple(event["peer"])
             local = (addresses.get(host, laddr) if laddr == "0.0.0.0" else laddr, lport)

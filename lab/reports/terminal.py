@@ -49,8 +49,8 @@ def evidence_table(verdict):
     for col in ("#", "outcome", "explained by", "seen at"):
         table.add_column(col)
     for e in verdict.evidence:
-        what = Text(e.packets[0] if e.packets else f"UNEXPLAINED: no {e.because}",
-                    style="" if e.explained else "bold red")
+        shown = e.packets[0] if e.packets else e.because if e.explained else f"UNEXPLAINED: no {e.because}"
+        what = Text(shown, style="" if e.explained else "bold red")  # explained with no packet: by a rule in force
         table.add_row(str(e.step), str(e.outcome), what, e.seen_at or "-")
     return table
 
