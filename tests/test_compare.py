@@ -71,3 +71,17 @@ def test_an_open_count_that_varies_is_no_difference_but_an_exact_one_is():
                            with_rule(record("7.2.0", "EOF", True), "2", 2)])
     assert keyed.differs(rule) and keyed.disagreements == 0
     assert keyed.expected(rule) == "1 / 2"
+
+
+def in_runtime(r, runtime, version):
+    r["cell"] = {"scenario": "crash-reset", "runtime": runtime, "family": "4", "kernel": r["environment"]["kernel"]}
+    r["runtimes"] = {"server": {"runtime": runtime, "version": version}}
+    return r
+
+
+def test_runs_of_two_runtimes_get_a_column_each_with_their_versions():
+    matrix = compare.build([RunRecord.from_dict(in_runtime(record("6.1.0", "EOF", True), "c", "glibc 2.36")),
+                            RunRecord.from_dict(in_runtime(record("6.1.0", "-1", False), "java-nio", "OpenJDK 17"))])
+    assert matrix.columns == ["6.1.0 c", "6.1.0 java-nio"] and matrix.disagreements == 1
+    assert matrix.runtimes == {"6.1.0 c": ["c glibc 2.36"], "6.1.0 java-nio": ["java-nio OpenJDK 17"]}
+    assert "java-nio OpenJDK 17" in compare.as_html(matrix)

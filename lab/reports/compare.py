@@ -38,6 +38,7 @@ class Cell:
 class Matrix:
     columns: list
     rows: dict            # (scenario, item) -> {"expected": {column: str}, "open": bool, "cells": {column: Cell}}
+    runtimes: dict = field(default_factory=dict)   # column -> the runtimes' versions its runs recorded
 
     def differs(self, key):
         """Do the columns disagree? For a rule with an open count (≥1, 2..5), a count that varies
@@ -92,9 +93,11 @@ def build(records):
     dimensions = [d for d in ("runtime", "family") if len({getattr(r.cell, d) for r in records}) > 1]
     columns = sorted({column_of(r, split, dimensions) for r in records},
                      key=lambda c: (parse_version(c), c))  # 5.10 < 6.1 < 10.1
-    rows = {}
+    rows, versions = {}, {}
     for r in records:
         column, v, name = column_of(r, split, dimensions), r.verdict, r.name
+        versions.setdefault(column, set()).update(
+            f"{h['runtime']} {h['version']}" for h in r.runtimes.values() if h.get("version"))
         items = [(s.key, " or ".join(map(str, s.expected)), s.observed, s.passed, False) for s in v.steps]
         items += [(f"packets {rule.text}", rule.wanted, rule.count, rule.passed, not rule.wanted.isdigit())
                   for rule in v.rules]
@@ -109,12 +112,14 @@ def build(records):
             cell.outcomes.append(observed)
             if passed is not None:
                 cell.passed.append(passed)
-    return Matrix(columns, dict(sorted(rows.items(), key=lambda kv: kv[0][0])))
+    return Matrix(columns, dict(sorted(rows.items(), key=lambda kv: kv[0][0])),
+                  {c: sorted(v) for c, v in versions.items()})
 
 
 def as_json(matrix):
     return json.dumps({
         "columns": matrix.columns,
+        "runtimes": matrix.runtimes,
         "disagreements": matrix.disagreements,
         "rows": [{"scenario": s, "item": item, "expected": row["expected"], "differs": matrix.differs((s, item)),
                   "cells": {c: {"outcomes": cell.outcomes, "ok": cell.ok} for c, cell in row["cells"].items()}}
@@ -136,4 +141,5 @@ def as_html(matrix):
     return document("tcp-fault-lab: compare", tag("h1", "Outcomes by kernel"),
                     tag("p", f"{matrix.disagreements} cells disagree with their expectation; rows in yellow differ "
                              "between columns."),
+                    tag("p", join([f"{c}: {', '.join(v)}" for c, v in matrix.runtimes.items() if v], tag("br"))),
                     tag("table", head, "\n", join(body)))

@@ -163,6 +163,9 @@ def show_compare(matrix, console, everything=False):
     if hidden:
         console.print(f"[dim]{hidden} rows agree on every column and with their expectation (--all shows them)[/dim]")
     console.print(f"{matrix.disagreements} cells disagree with their expectation")
+    for column, versions in matrix.runtimes.items():
+        if versions:
+            console.print(f"[dim]{column}: {', '.join(versions)}[/dim]", highlight=False)
 
 
 def show_kernel_runs(runs, console):
