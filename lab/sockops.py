@@ -73,6 +73,17 @@ def set_option(sock, name, value):
         sock.setsockopt(level, opt, int(value))
 
 
+def effective(sock):
+    """Every option of SOCKET_OPTIONS as the kernel has it now (getsockopt): runtime defaults differ."""
+    values = {}
+    for name, (level, opt) in SOCKET_OPTIONS.items():
+        if name == "SO_LINGER":
+            values[name] = list(struct.unpack("ii", sock.getsockopt(level, opt, 8)))
+        else:
+            values[name] = sock.getsockopt(level, opt)
+    return values
+
+
 def tcp_state(sock):
     info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
     return TCP_STATES[info[0]]
@@ -122,7 +133,7 @@ class Agent:
         conn, peer = listener.accept()
         self.sockets[cmd.get("sock", "conn")] = conn
         # accept's own address, not getpeername(): a connection reset before accept has none left
-        return None, {"local": list(conn.getsockname()[:2]), "peer": list(peer[:2])}
+        return None, {"local": list(conn.getsockname()[:2]), "peer": list(peer[:2]), "effective": effective(conn)}
 
     def op_connect(self, cmd):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -139,7 +150,7 @@ class Agent:
             failed.extra = {"local": list(sock.getsockname()[:2]), "peer": [cmd["addr"], cmd["port"]]}
             raise failed from None
         sock.settimeout(None)
-        return None, endpoints(sock)
+        return None, {**endpoints(sock), "effective": effective(sock)}
 
     def op_send(self, cmd):
         return self.sock(cmd).send(b"x" * cmd.get("bytes", 1)), {}

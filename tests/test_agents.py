@@ -1,6 +1,6 @@
 """Every runtime's agent against the line protocol (lab/agents/PROTOCOL.md), through lab/calls.py.
 
-Each agent is built from lab/agents/ into a temporary folder and driven by the
+Each agent is built by lab.runtimes (as a run builds it) and driven by the
 runner's own driver (`lab.calls.Agent`) on loopback inside a private network
 namespace (`unshare --net`, root only), so no test opens a port on this
 machine's interfaces and parallel runs cannot collide. The peer is the Python
@@ -26,27 +26,15 @@ from pathlib import Path
 import pytest
 
 from lab.backends.confine import PipeProcess
+from lab import runtimes
 from lab.calls import Agent, outcome
+from lab.errors import SetupError
 
 pytestmark = pytest.mark.slow
-AGENTS = Path(__file__).resolve().parents[1] / "lab" / "agents"
-SOCKOPS = Path(__file__).resolve().parents[1] / "lab" / "sockops.py"
-JAVA = sorted(str(p) for p in (AGENTS / "java").glob("*.java"))
-
-# runtime: (program that builds or runs it, Debian package, build argv or None, run argv); OUT is the build folder
-BUILDS = {
-    "python": (sys.executable, "python3", None, [sys.executable, str(SOCKOPS)]),
-    "c": ("gcc", "gcc", ["gcc", "-O2", "-o", "OUT/c-agent", str(AGENTS / "c" / "agent.c")], ["OUT/c-agent"]),
-    "go": ("go", "golang-go", ["go", "build", "-o", "OUT/go-agent", str(AGENTS / "go" / "agent.go")], ["OUT/go-agent"]),
-    "node": ("node", "nodejs", None, ["node", str(AGENTS / "node" / "agent.js")]),
-    "java-nio": ("javac", "default-jdk-headless", ["javac", "-d", "OUT/java", *JAVA], ["java", "-cp", "OUT/java", "NioAgent"]),
-    "java-socket": ("javac", "default-jdk-headless", ["javac", "-d", "OUT/java", *JAVA],
-                    ["java", "-cp", "OUT/java", "SocketAgent"]),
-}
-RUNTIMES = list(BUILDS)
+RUNTIMES = list(runtimes.NAMES)
 JAVAS = ("java-nio", "java-socket")
 EVENT_KEYS = {"id", "op", "sock", "start", "end", "ret", "errno", "strerror", "timeout", "words", "skipped",
-              "error", "partial", "local", "peer", "how", "between"}
+              "error", "partial", "local", "peer", "how", "between", "effective", "address"}
 ERRNO_NAMES = set(errno.errorcode.values())
 
 # What a runtime answers where it differs from the kernel's errno, and why (runtime source: file, function).
@@ -98,17 +86,14 @@ def netns():
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    """Each runtime's run argv, built once into a temporary folder; a missing toolchain is its reason."""
-    out, argvs = tmp_path_factory.mktemp("agents"), {}
-    for runtime, (program, package, build, run) in BUILDS.items():
-        if not shutil.which(program):
-            argvs[runtime] = f"{runtime}: {program} is missing (apt-get install {package}, or `make runtimes`)"
-            continue
-        if build:
-            # go keeps its own build cache (GOCACHE, ~/.cache/go-build): a second session builds in 0.5 s
-            subprocess.run([a.replace("OUT", str(out)) for a in build], check=True, capture_output=True)
-        argvs[runtime] = [a.replace("OUT", str(out)) for a in run]
+def built():
+    """Each runtime's run argv, built by lab.runtimes as a run builds it; a missing toolchain is its reason."""
+    argvs = {}
+    for name in RUNTIMES:
+        try:
+            argvs[name] = runtimes.get(name).argv(runtimes.build(name), python=sys.executable)
+        except SetupError as exc:
+            argvs[name] = str(exc)
     return argvs
 
 
@@ -236,6 +221,20 @@ def test_send_recv_eof(pair):
     eof = pair.call("it", "recv")
     assert outcome("recv", eof) == "EOF", eof
     assert pair.call("it", "close")["ret"] is None
+
+
+def test_effective_options_after_setup(pair):
+    """Each socket's options as its runtime reads them back: the runtimes' defaults differ."""
+    connect, accept = pair.connected(server="peer")
+    if pair.runtime == "node":   # net has no API to read an option back
+        assert "effective" not in connect
+        return
+    options = connect["effective"]
+    assert options["SO_RCVBUF"] > 0 and options["TCP_KEEPCNT"] >= 1 and accept["effective"]["SO_REUSEADDR"] == 1
+    # Go's dialer turns keepalive (15 s) and TCP_NODELAY on; the others leave the kernel's defaults
+    go = pair.runtime == "go"
+    assert (options["SO_KEEPALIVE"], options["TCP_NODELAY"]) == ((1, 1) if go else (0, 0)), options
+    assert options["TCP_KEEPIDLE"] == (15 if go else 7200), options
 
 
 def test_connect_refused(pair):

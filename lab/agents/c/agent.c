@@ -52,6 +52,27 @@ static char how[128];       /* how connect was made */
 static long long partial = -1;
 static int timeout_errno;   /* what the call itself returned at a kernel deadline (SO_SNDTIMEO) */
 static char local_ep[64], peer_ep[64], address_ep[64];
+static char effective[512];  /* every option as the kernel has it after connect or accept */
+
+/* getsockopt() of every option in OPTIONS, as a JSON object */
+static void effective_of(int fd) {
+    size_t n = snprintf(effective, sizeof effective, "{");
+    for (size_t i = 0; i < sizeof OPTIONS / sizeof *OPTIONS && n < sizeof effective; i++) {
+        const char *sep = i ? ", " : "";
+        if (OPTIONS[i].opt == SO_LINGER) {
+            struct linger l = {0, 0};
+            socklen_t len = sizeof l;
+            getsockopt(fd, OPTIONS[i].level, OPTIONS[i].opt, &l, &len);
+            n += snprintf(effective + n, sizeof effective - n, "%s\"%s\": [%d, %d]", sep, OPTIONS[i].name, l.l_onoff, l.l_linger);
+        } else {
+            int v = 0;
+            socklen_t len = sizeof v;
+            getsockopt(fd, OPTIONS[i].level, OPTIONS[i].opt, &v, &len);
+            n += snprintf(effective + n, sizeof effective - n, "%s\"%s\": %d", sep, OPTIONS[i].name, v);
+        }
+    }
+    if (n < sizeof effective) snprintf(effective + n, sizeof effective - n, "}");
+}
 
 /* ---- JSON in: find a top-level key's value; skip values; read numbers and strings ---- */
 
@@ -251,6 +272,7 @@ static long long op_accept(const char *cmd) {
     if (fd < 0) return -1;
     keep(name, fd);
     local_of(fd);
+    effective_of(fd);
     endpoint(peer_ep, sizeof peer_ep, &peer);   /* accept's own address: a reset peer has no getpeername() */
     return 0;
 }
@@ -308,6 +330,7 @@ static long long op_connect(const char *cmd) {
     socklen_t len = sizeof peer;
     if (rc == 0 && getpeername(fd, (struct sockaddr *)&peer, &len) == 0) endpoint(peer_ep, sizeof peer_ep, &peer);
     else endpoint(peer_ep, sizeof peer_ep, &a);
+    if (rc == 0) effective_of(fd);
     errno = saved;
     return rc;
 }
@@ -449,7 +472,7 @@ static void handle(const char *line) {
         flush_line();
         _exit(0);   /* without closing anything: the kernel closes our sockets as for a crashed program */
     }
-    bad[0] = how[0] = local_ep[0] = peer_ep[0] = address_ep[0] = 0;
+    bad[0] = how[0] = local_ep[0] = peer_ep[0] = address_ep[0] = effective[0] = 0;
     partial = -1;
     timeout_errno = 0;
     long long rc = -1;
@@ -474,6 +497,7 @@ static void handle(const char *line) {
     if (local_ep[0]) emit(", \"local\": %s", local_ep);
     if (peer_ep[0]) emit(", \"peer\": %s", peer_ep);
     if (address_ep[0]) emit(", \"address\": %s", address_ep);
+    if (effective[0]) emit(", \"effective\": %s", effective);
     emit_clocks("end");
     flush_line();
 }

@@ -145,6 +145,33 @@ func setOption(fd int, option string, raw json.RawMessage) error {
 	return os.NewSyscallError("setsockopt", syscall.SetsockoptInt(fd, lo[0], lo[1], v))
 }
 
+// effective reads every option back through RawConn.Control (getsockopt): what the net
+// package and the program's options left, e.g. the dialer's own keepalive.
+func effective(c *net.TCPConn) map[string]any {
+	values := map[string]any{}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	withFd(raw, func(fd int) error {
+		for option, lo := range options {
+			if option == "SO_LINGER" { // syscall has no GetsockoptLinger: the two ints by hand
+				var l syscall.Linger
+				size := uint32(unsafe.Sizeof(l))
+				_, _, e := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), uintptr(lo[0]), uintptr(lo[1]),
+					uintptr(unsafe.Pointer(&l)), uintptr(unsafe.Pointer(&size)), 0)
+				if e == 0 {
+					values[option] = []int32{l.Onoff, l.Linger}
+				}
+			} else if v, err := syscall.GetsockoptInt(fd, lo[0], lo[1]); err == nil {
+				values[option] = v
+			}
+		}
+		return nil
+	})
+	return values
+}
+
 // withFd runs f on the socket's descriptor through RawConn.Control.
 func withFd(c syscall.RawConn, f func(fd int) error) error {
 	var err error
@@ -224,7 +251,7 @@ func (a *agent) accept(cmd *command, ev event) (any, error) {
 		return nil, err
 	}
 	a.socks[name(cmd, "conn")] = c
-	ev["local"], ev["peer"] = endpoint(c.LocalAddr()), endpoint(c.RemoteAddr())
+	ev["local"], ev["peer"], ev["effective"] = endpoint(c.LocalAddr()), endpoint(c.RemoteAddr()), effective(c)
 	return nil, nil
 }
 
@@ -274,6 +301,7 @@ func (a *agent) connect(cmd *command, ev event) (any, error) {
 	}
 	a.socks[name(cmd, "conn")] = c
 	ev["local"], ev["peer"] = endpoint(c.LocalAddr()), endpoint(c.RemoteAddr())
+	ev["effective"] = effective(c.(*net.TCPConn))
 	return nil, nil
 }
 

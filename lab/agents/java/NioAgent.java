@@ -167,6 +167,7 @@ final class NioAgent extends Protocol {
     static void endpoints(SocketChannel c, Map<String, Object> ev) throws IOException {
         ev.put("local", address(c.getLocalAddress()));
         ev.put("peer", address(c.getRemoteAddress()));
+        ev.put("effective", effective(c));
     }
 
     public static void main(String[] args) throws IOException {

@@ -106,6 +106,27 @@ abstract class Protocol {
         else ((ServerSocket) target).setOption(option, value);
     }
 
+    /** Every option Java can read back, as the kernel has it after connect or accept (getOption). */
+    static Map<String, Object> effective(Object target) throws IOException {
+        Map<String, Object> e = new LinkedHashMap<>();
+        int linger = get(target, StandardSocketOptions.SO_LINGER);
+        e.put("SO_LINGER", List.of(linger >= 0 ? 1 : 0, Math.max(linger, 0)));
+        e.put("SO_KEEPALIVE", get(target, StandardSocketOptions.SO_KEEPALIVE) ? 1 : 0);
+        e.put("SO_RCVBUF", get(target, StandardSocketOptions.SO_RCVBUF));
+        e.put("SO_SNDBUF", get(target, StandardSocketOptions.SO_SNDBUF));
+        e.put("SO_REUSEADDR", get(target, StandardSocketOptions.SO_REUSEADDR) ? 1 : 0);
+        e.put("TCP_NODELAY", get(target, StandardSocketOptions.TCP_NODELAY) ? 1 : 0);
+        e.put("TCP_KEEPIDLE", get(target, ExtendedSocketOptions.TCP_KEEPIDLE));
+        e.put("TCP_KEEPINTVL", get(target, ExtendedSocketOptions.TCP_KEEPINTERVAL));
+        e.put("TCP_KEEPCNT", get(target, ExtendedSocketOptions.TCP_KEEPCOUNT));
+        return e;
+    }
+
+    static <T> T get(Object target, SocketOption<T> option) throws IOException {
+        return target instanceof NetworkChannel ? ((NetworkChannel) target).getOption(option)
+                                                : ((Socket) target).getOption(option);
+    }
+
     // ---- events ----
 
     static Map<String, Object> clocks() {

@@ -100,9 +100,10 @@ final class SocketAgent extends Protocol {
         }
     }
 
-    static void endpoints(Socket s, Map<String, Object> ev) {
+    static void endpoints(Socket s, Map<String, Object> ev) throws IOException {
         ev.put("local", Arrays.asList(s.getLocalAddress().getHostAddress(), s.getLocalPort()));
         ev.put("peer", Arrays.asList(s.getInetAddress().getHostAddress(), s.getPort()));
+        ev.put("effective", effective(s));
     }
 
     public static void main(String[] args) throws IOException {
