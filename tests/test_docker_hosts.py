@@ -38,8 +38,8 @@ def test_each_sidecar_runs_tcpdump_on_its_host(backend, live):
 def test_agent_is_present_and_the_host_runs_nothing_else(live):
     _, hosts, _ = live
     host = infra(hosts["server"].container)
-    assert host.file("/opt/lab/sockops.py").exists
-    assert host.run("python3 -c 'import ast,sys; ast.parse(open(\"/opt/lab/sockops.py\").read())'").rc == 0
+    assert host.file("/opt/lab/agent/sockops.py").exists
+    assert host.run("python3 -c 'import ast,sys; ast.parse(open(\"/opt/lab/agent/sockops.py\").read())'").rc == 0
     assert {p.comm for p in host.process.filter()} <= {"docker-init", "sleep", "sh", "ps"}
 
 

@@ -41,7 +41,7 @@ def test_clean_waits_for_a_dead_owners_late_create_and_removes_it(backend):
 
     def engine_finishes_the_create():
         time.sleep(LANDS_AFTER)
-        backend.client.containers.create(backend.tags["host"], name=name, command=["sleep", "infinity"],
+        backend.client.containers.create(backend.tags["host:python"], name=name, command=["sleep", "infinity"],
                                          labels={LABEL: run_id, OWNER: str(owner)})
 
     late = threading.Thread(target=engine_finishes_the_create)
@@ -66,7 +66,7 @@ def test_a_live_owners_create_in_flight_is_not_waited_for_nor_removed(backend):
     run_id = new_run_id()
     name = f"tfl-{run_id}-server"
     path = lease_with_create_in_flight(Owner.current(), run_id, name)
-    container = backend.client.containers.create(backend.tags["host"], name=name, command=["sleep", "infinity"],
+    container = backend.client.containers.create(backend.tags["host:python"], name=name, command=["sleep", "infinity"],
                                                  labels={LABEL: run_id, OWNER: str(Owner.current())})
     try:
         started = time.monotonic()

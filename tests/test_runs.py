@@ -40,7 +40,7 @@ def test_crash_reset_reports_eof_then_epipe_with_the_clients_rst(backend, tmp_pa
     record = json.loads((directory / "result.json").read_text())
     assert record["verdict"]["passed"] is True and record["complete"] is True
     assert record["environment"]["kernel"] == backend.describe()["kernel"]
-    assert set(record["environment"]["images"]) == {"base", "host", "capture"}
+    assert set(record["environment"]["images"]) == {"base", "host:python", "capture"}
     assert (directory / "server.pcap").stat().st_size > 24 and (directory / "agent-server.jsonl").exists()
 
 
