@@ -9,7 +9,8 @@
 #   make unit                        the tests that need no Docker, root, qemu or toolchain (seconds)
 #   make matrix KERNELS="5.10 6.1"   the catalogue on Debian kernels booted in qemu, one compare page
 #        (RUNTIME=c or RUNTIMES="python c go": the guests' hosts in those runtimes; c and go only)
-#   make nightly                     the catalogue on this host (Docker) and on KERNELS, compared
+#   make nightly                     the catalogue on this host (Docker; netns in the five other runtimes)
+#                                    and on KERNELS, compared
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #        (RUNTIMES="python c go node java-nio java-socket": each runtime's added time per run, interleaved)
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
@@ -87,11 +88,13 @@ matrix: $(STAMP) mmdebstrap qemu $(NEEDS_RUNTIMES)
 	$(LAB) matrix $(KERNELS) $(foreach r,$(RUNTIMES) $(filter-out python,$(RUNTIME)),--runtime $(r))
 
 # Both halves run whatever the first gives; the exit status is the worse of the two.
-nightly: setup tools qemu
+nightly: setup tools qemu runtimes
 	rm -rf $(NIGHTLY)
 	status=0; \
 	$(PY) -m pytest scenarios/ -p no:cacheprovider --lab-out $(NIGHTLY)/host --junitxml=$(NIGHTLY)/host/junit.xml || status=$$?; \
-	$(LAB) matrix $(KERNELS) --out $(NIGHTLY)/kernels --also $(NIGHTLY)/host || status=$$?; \
+	$(PY) -m pytest scenarios/ -p no:cacheprovider --lab-backend netns $(foreach r,c java-nio java-socket go node,--lab-runtime $(r)) \
+		--lab-out $(NIGHTLY)/runtimes --junitxml=$(NIGHTLY)/runtimes/junit.xml || status=$$?; \
+	$(LAB) matrix $(KERNELS) --out $(NIGHTLY)/kernels --also $(NIGHTLY)/host $(NIGHTLY)/runtimes || status=$$?; \
 	exit $$status
 
 unit: $(STAMP)
