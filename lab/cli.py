@@ -3,8 +3,7 @@
     lab run NAME [NAME...]   run scenarios (a catalogue name or a scenario file's path);
                              exit 0 all passed, 1 a failed expectation
         [--repeat N]         ... N times each, and say whether every outcome was the same
-        [--runtime R]        ... with each host's program in runtime R (c, python, java-nio,
-                             java-socket, go, node; default python) unless its scenario names one
+        [--runtime R]        ... hosts naming no runtime in R: c, python (default), java-nio, java-socket, go, node
     lab list                 the catalogue, one line each (faults, kernel features here)
     lab catalogue            the catalogue as a Markdown table (the README's)
     lab show NAME            a scenario's story, steps and expectations (NAME or a file's path)
@@ -32,6 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lab.errors import LabError, SetupError, StepTimeout
+from lab.progress import progress
 from lab.scenario import load as loader
 
 
@@ -58,7 +58,7 @@ def cmd_run(args, console):
 
     scenarios = [loader.load(loader.find(name)) for name in args.names]
     all_good = True
-    with console.status(f"setting up the {args.backend} backend") as status:
+    with progress(console, f"setting up the {args.backend} backend") as status:
         backend = get_backend(args.backend, say=console.print)
         for scenario in scenarios:
             runs = []
@@ -147,7 +147,7 @@ def cmd_matrix(args, console):
     from lab import matrix
     from lab.reports import terminal
     [loader.path_for(name) for name in args.names or ()]  # an unknown name fails here, not after a boot
-    with console.status("kernel matrix") as status:
+    with progress(console, "kernel matrix") as status:
         done, table, seconds = matrix.run(args.kernels, args.names or (), args.out, args.also, args.runtime or (),
                                           say=lambda msg: status.update(escape(msg)))
     terminal.show_compare(table, console, everything=args.all)

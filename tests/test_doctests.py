@@ -8,7 +8,7 @@ import pytest
 MODULES = ["lab.sockops", "lab.calls", "lab.packets", "lab.verdict", "lab.scenario.model",
            "lab.scenario.load", "lab.backends.base", "lab.faults.base", "lab.wire", "lab.stability",
            "lab.record", "lab.timeline", "lab.reports.page",
-           "lab.owner", "lab.runtimes", "lab.cell", "lab.socket_table"]
+           "lab.owner", "lab.runtimes", "lab.cell", "lab.socket_table", "lab.progress"]
 
 
 @pytest.mark.parametrize("name", MODULES)
