@@ -24,6 +24,10 @@ class SetupError(LabError):
     """The machine cannot run the lab as it is: say what to do about it."""
 
 
+class RuntimeUnavailable(SetupError):
+    """A runtime this place cannot run (java or node in a kernel VM): its scenarios are SKIPPED there."""
+
+
 class StepTimeout(LabError):
     """A step's call, wait or fault did not complete before its deadline."""
 

@@ -63,8 +63,8 @@ def guest_command(names, runtime_names=()):
 def guest_agents(names, runtime_names=()):
     """The built agents the guest needs: those of `runtime_names` and those its scenarios' hosts name.
 
-    A runtime the guest cannot run is a SetupError when it was asked for, or named by a scenario
-    asked for by name; in the whole catalogue, its scenarios fail in the guest saying so.
+    A runtime the guest cannot run is an error when it was asked for, or named by a scenario
+    asked for by name; in the whole catalogue, its scenarios are SKIPPED in the guest, saying so.
     """
     from lab.scenario.load import known_names, load, path_for
     wanted = set(runtime_names)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lab.cache import ROOT, cache_dir, digest, locked
-from lab.errors import SetupError
+from lab.errors import RuntimeUnavailable, SetupError
 
 AGENTS = ROOT / "lab" / "agents"
 DEFAULT = "python"
@@ -113,12 +113,12 @@ def vm_check(name):
     >>> vm_check("c")
     >>> vm_check("node")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    lab.errors.SetupError: the node runtime cannot run in a kernel VM: its root file system has no nodejs (...)
+    lab.errors.RuntimeUnavailable: the node runtime cannot run in a kernel VM: its root file system has no nodejs (...)
     """
     runtime = get(name)
     if name not in VM_RUNTIMES:
         needs = " or ".join(IMAGE_PACKAGES.get(runtime.image, ())) or "toolchain for it"
-        raise SetupError(f"the {name} runtime cannot run in a kernel VM: its root file system has no "
+        raise RuntimeUnavailable(f"the {name} runtime cannot run in a kernel VM: its root file system has no "
                          f"{needs} (the runtimes a VM runs: {', '.join(VM_RUNTIMES)})")
 
 

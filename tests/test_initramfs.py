@@ -1,12 +1,18 @@
 """The VM's initramfs, its pure parts: cpio entries, chosen modules, the guest's wheels, the /init."""
 
 import io
+import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lab import initramfs, runtimes
 from lab.errors import SetupError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_shipped_modules_follow_dependencies_out_of_the_chosen_directories():
@@ -93,3 +99,14 @@ def test_in_a_vm_a_missing_agent_is_named_never_built_nor_replaced(tmp_path, mon
     with pytest.raises(SetupError, match="the java-socket runtime cannot run in a kernel VM: .* default-jre-headless"):
         runtimes.build("java-socket")
     assert (runtimes.build("python") / "sockops.py").is_file()  # python's agent is its source: copied there
+
+
+@pytest.mark.docker  # the netns backend: root
+def test_in_a_kernel_vm_a_scenario_of_a_runtime_it_lacks_is_skipped_naming_it(tmp_path):
+    """The whole catalogue in a guest: seed-java-nio's hosts ask for java-nio, which no VM has."""
+    env = dict(os.environ, LAB_IN_VM="1", LAB_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                           str(ROOT / "scenarios" / "seed-java-nio.yaml"), "--lab-backend", "netns",
+                           "--lab-out", str(tmp_path / "runs")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert "1 skipped" in done.stdout, done.stdout[-2000:]
+    assert "the java-nio runtime cannot run in a kernel VM" in done.stdout
