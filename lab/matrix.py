@@ -45,7 +45,18 @@ class KernelRun:
     catalogue_seconds: float | None
     status: int | None        # pytest's exit status in the guest (0 all passed, 1 some failed)
     verdicts: dict            # {"passed": n, "failed": n, "skipped": n} over the runs brought back
-    directory: str
+    directory: str | None     # None: the kernel could not be run (error says why)
+    error: str | None = None
+
+
+def attempt(request, *args):
+    """run_kernel, or a KernelRun that says why this kernel could not run: one kernel that cannot
+    be fetched, or whose VM times out or brings nothing back, does not stop the others."""
+    try:
+        return run_kernel(request, *args)
+    except SetupError as exc:
+        return KernelRun(request, "—", "—", None, None, None, {"passed": 0, "failed": 0, "skipped": 0}, None,
+                         str(exc))
 
 
 def guest_command(names, runtime_names=()):
@@ -117,8 +128,11 @@ def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), 
     agents = guest_agents(names, runtime_names)  # before any fetch: a runtime the guest lacks fails here
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    done = [run_kernel(request, names, out, say, runtime_names, agents) for request in requests]
-    matrix = compare.build(compare.find_records([*(Path(k.directory) for k in done), *also]))
+    done = [attempt(request, names, out, say, runtime_names, agents) for request in requests]
+    ran = [Path(k.directory) for k in done if k.directory]
+    if not ran and not also:
+        raise SetupError("no kernel could run: " + "; ".join(f"{k.request}: {k.error}" for k in done))
+    matrix = compare.build(compare.find_records([*ran, *also]))
     (out / "compare.json").write_text(compare.as_json(matrix) + "\n")
     (out / "compare.html").write_text(compare.as_html(matrix))
     seconds = time.monotonic() - started

@@ -178,6 +178,9 @@ def show_kernel_runs(runs, console):
                       *(f"{t:.1f}" if t is not None else "—" for t in (k.boot_seconds, k.catalogue_seconds)),
                       *(str(k.verdicts[v]) for v in ("passed", "failed", "skipped")))
     console.print(table)
+    for k in runs:
+        if k.error:
+            console.print(Text(f"{k.request} could not run: {k.error}", style="bold red"))
 
 
 def show_scenario(s, console):
