@@ -107,7 +107,8 @@ test: setup browser tools qemu runtimes
 		--junitxml=runs/junit-runtimes.xml
 
 bench: setup tools $(NEEDS_RUNTIMES)
-	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND) $(if $(RUNTIMES),--runtimes $(RUNTIMES))
+	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND) $(if $(RUNTIMES),--runtimes $(RUNTIMES)) \
+		$(if $(filter docker,$(BACKEND)),--floor)
 
 soak: setup tools
 	$(PY) tests/soak.py -n $(N) --kill $(KILL) --backend $(BACKEND)

@@ -4,6 +4,8 @@
     python tests/bench.py crash-reset --backend netns (or: make bench BACKEND=netns)
     python tests/bench.py crash-reset --runtimes python c go node java-nio java-socket --repeat 10
                                                       (or: make bench RUNTIMES="python c go ..." RUNS=10)
+    python tests/bench.py --floor                     `lab run crash-reset` against the floor (make bench
+                                                      does it on Docker): the ratio beside its goal, 1.2
 
 Each run is a fresh `lab run` process, as a user would start it, so the wall
 time includes Python's start-up. Prints the wall time and the setup, steps,
@@ -54,6 +56,31 @@ def timed_run(lab, name, out, runtime=None):
     if done.returncode == 2:
         sys.exit(done.stderr.strip())
     return wall, done.returncode
+
+
+FLOOR_GOAL = 1.2  # a `lab run crash-reset` at most this many times the floor (tests/floor.py)
+
+
+def bench_floor(lab, repeat):
+    """`lab run crash-reset` against the floor, both whole processes, interleaved; the ratio of medians."""
+    floor, runs = [], []
+    with tempfile.TemporaryDirectory() as out:
+        for i in range(repeat + 1):  # the first round warms both up and is not counted
+            t = time.monotonic()
+            done = subprocess.run([sys.executable, str(ROOT / "tests" / "floor.py")], cwd=ROOT, capture_output=True,
+                                  text=True)
+            if done.returncode != 0:
+                sys.exit(f"the floor failed: {done.stderr.strip()[-500:]}")
+            wall = time.monotonic() - t
+            lab_wall, status = timed_run(lab, "crash-reset", out)
+            if i:
+                floor.append(wall)
+                runs.append(lab_wall)
+    ratio = statistics.median(runs) / statistics.median(floor)
+    print(f"floor (tests/floor.py): median {statistics.median(floor):.2f} s, {min(floor):.2f}-{max(floor):.2f}")
+    print(f"lab run crash-reset:    median {statistics.median(runs):.2f} s, {min(runs):.2f}-{max(runs):.2f}")
+    print(f"ratio {ratio:.2f} (goal <= {FLOOR_GOAL}: {'met' if ratio <= FLOOR_GOAL else 'NOT met'}), "
+          f"{repeat} interleaved rounds")
 
 
 def bench_runtimes(lab, name, names, repeat):
@@ -120,6 +147,8 @@ def main():
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--backend", default="docker")
     p.add_argument("--runtimes", nargs="+", metavar="R", help="time each scenario in each of these runtimes")
+    p.add_argument("--floor", action="store_true", help="also time `lab run crash-reset` against the floor "
+                                                        "(tests/floor.py: the same work straight on the Docker SDK)")
     args = p.parse_args()
     lab = [sys.executable, "-m", "lab", "--backend", args.backend]
     subprocess.run([*lab, "images"], cwd=ROOT, check=True, capture_output=True)
@@ -129,6 +158,8 @@ def main():
             bench_runtimes(lab, name, list(dict.fromkeys(args.runtimes)), args.repeat)
     else:
         bench_phases(lab, args.names, args.repeat)
+    if args.floor:
+        bench_floor(lab, args.repeat)
     containers, networks, namespaces = leftovers()
     print(f"left afterwards: {containers} containers, {networks} networks, {namespaces} network namespaces")
 
