@@ -3,7 +3,8 @@
 #        (REPEAT=20: run it 20 times and report whether every outcome was the same;
 #         BACKEND=netns: hosts as network namespaces on this machine, no Docker;
 #         RUNTIME=java-nio: the hosts' programs in c, go, node, java-nio or java-socket, not python)
-#   make scenarios                   run the whole catalogue (JUnit XML in runs/)
+#   make scenarios                   run the whole catalogue, a run per core (JOBS=1: serially;
+#                                    JUnit XML and runs/index.html in runs/)
 #        (RUNTIMES="c java-nio": once per runtime)
 #   make test                        unit and integration tests, then the catalogue
 #   make unit                        the tests that need no Docker, root, qemu or toolchain (seconds)
@@ -37,6 +38,8 @@ KILLS   ?= 60
 NAMES   ?= $(NAME)
 RUNTIME ?= python
 RUNTIMES ?=
+# make scenarios: parallel runs, one per core (runs are isolated)
+JOBS    ?= auto
 # a run in another runtime than python needs its toolchain on this machine (make runtimes)
 NEEDS_RUNTIMES = $(if $(filter-out python,$(RUNTIME) $(RUNTIMES))$(shell grep -ls '^ *runtime:' scenarios/$(NAME).yaml 2>/dev/null),runtimes)
 BACKEND ?= docker
@@ -66,7 +69,7 @@ scenario: setup tools $(NEEDS_RUNTIMES)
 	$(LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT) --runtime $(RUNTIME) --out $(OUT)
 
 scenarios: setup $(NEEDS_RUNTIMES)
-	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q $(foreach r,$(RUNTIMES),--lab-runtime $(r))
+	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q -n $(JOBS) $(foreach r,$(RUNTIMES),--lab-runtime $(r))
 
 # Chromium renders the HTML report in a test; from Debian's packages, once.
 browser:

@@ -9,10 +9,10 @@
 A scenario whose every host names its runtime is one item whatever
 --lab-runtime says (the option sets only hosts that name none).
 
-After a serial session, runs/index.html links each run's report.html and
+After a session, runs/index.html links each run's report.html and
 runs/catalogue-junit.xml has one testcase per step, packet rule and
-evidence link (under pytest-xdist the workers hold the runs, and these two
-are not written). A file that does not load is a collection error of one
+evidence link; under pytest-xdist (`-n 2`) each worker hands its run
+directories to the controller when it is done, which writes both. A file that does not load is a collection error of one
 line; a scenario whose expectations fail is a failure showing the verdict
 tables and the ladder; an engine that cannot be reached skips the item,
 except under CI=true, where it fails (CI must never pass by skipping). Each
@@ -45,8 +45,20 @@ def pytest_addoption(parser):
                     help="run each scenario with this runtime's agents (repeatable; default: python)")
 
 
+class WorkerRuns:
+    """The xdist controller's side: each worker's run directories, as it goes down."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def pytest_testnodedown(self, node, error):
+        self.config.stash[RUN_DIRS] += [Path(d) for d in getattr(node, "workeroutput", {}).get("lab_run_dirs", [])]
+
+
 def pytest_configure(config):
     config.stash[RUN_DIRS] = []
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(WorkerRuns(config), "lab-worker-runs")
     # scenario items carry this mark; said here too for a repository whose own pytest config does not
     config.addinivalue_line("markers", "docker: needs a running Docker engine")
 
@@ -54,7 +66,9 @@ def pytest_configure(config):
 def pytest_sessionfinish(session):
     """The catalogue's index page and per-step JUnit XML, for the runs of this session."""
     run_dirs = session.config.stash.get(RUN_DIRS, [])
-    if run_dirs and not hasattr(session.config, "workerinput"):  # xdist workers report to the controller
+    if hasattr(session.config, "workerinput"):  # an xdist worker: its controller writes the pages
+        session.config.workeroutput["lab_run_dirs"] = [str(d) for d in run_dirs]
+    elif run_dirs:
         catalogue_report.write(run_dirs, Path(session.config.getoption("lab_out")))
 
 
