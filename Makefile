@@ -27,6 +27,10 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 LAB     := $(PY) -m lab
+# A long run starts with Ctrl-C and SIGTERM ignored: one that came while CPython itself was still
+# starting (importing site, before lab/__main__.py can hold it) could only end it with a "Fatal
+# Python error" and a traceback; lab/__main__.py takes both signals over within milliseconds.
+RUN_LAB := trap '' INT TERM; exec $(LAB)
 STAMP   := $(VENV)/.installed
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 NAME    ?= crash-reset
@@ -63,10 +67,10 @@ mmdebstrap:
 	@command -v mmdebstrap >/dev/null || { $(SUDO) apt-get update -qq && $(APT) mmdebstrap >/dev/null; }
 
 images: $(STAMP) mmdebstrap
-	@$(LAB) images
+	@$(RUN_LAB) images
 
 scenario: setup tools $(NEEDS_RUNTIMES)
-	$(LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT) --runtime $(RUNTIME) --out $(OUT)
+	$(RUN_LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT) --runtime $(RUNTIME) --out $(OUT)
 
 scenarios: setup $(NEEDS_RUNTIMES)
 	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q -n $(JOBS) $(foreach r,$(RUNTIMES),--lab-runtime $(r))
@@ -88,7 +92,7 @@ qemu:
 	@command -v qemu-system-x86_64 >/dev/null && command -v depmod >/dev/null || { $(SUDO) apt-get update -qq && $(APT) qemu-system-x86 kmod >/dev/null; }
 
 matrix: $(STAMP) mmdebstrap qemu $(NEEDS_RUNTIMES)
-	$(LAB) matrix $(KERNELS) $(foreach r,$(RUNTIMES) $(filter-out python,$(RUNTIME)),--runtime $(r))
+	$(RUN_LAB) matrix $(KERNELS) $(foreach r,$(RUNTIMES) $(filter-out python,$(RUNTIME)),--runtime $(r))
 
 # Both halves run whatever the first gives; the exit status is the worse of the two.
 nightly: setup tools qemu runtimes

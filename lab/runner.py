@@ -262,6 +262,9 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None)
         lap("capture")
         addresses = {**{name: host.address for name, host in hosts.items()}, **others}
         env = {**backend.describe(), "machine": platform.node()}
+        if "images" in env:  # the backend knows the images of every runtime it ran; this run used its own
+            used = {f"host:{opts.runtime}" for opts in scenario.hosts.values()}
+            env["images"] = {k: v for k, v in env["images"].items() if not k.startswith("host:") or k in used}
     lap("teardown")
     known = set(addresses.values())
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}
