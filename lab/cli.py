@@ -9,7 +9,7 @@
     lab show NAME            a scenario's story, steps and expectations (NAME or a file's path)
     lab show RUN_DIR         a run's TCP ladder as text
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
-    lab compare PATH...      outcomes by kernel (or machine) from result files; exit 1 if any disagrees
+    lab compare PATH...      outcomes by kernel (and runtime, machine) from result files; exit 1 if any disagrees
     lab words [--grep TEXT]  each runtime's words per outcome, from runs (those with TEXT, and where)
     lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared (--runtime: c, go)
     lab images               build the images (only what is missing)

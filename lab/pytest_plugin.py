@@ -12,8 +12,8 @@ A scenario whose every host names its runtime is one item whatever
 After a session, runs/index.html links each run's report.html and
 runs/catalogue-junit.xml has one testcase per step, packet rule and
 evidence link; under pytest-xdist (`-n 2`) each worker hands its run
-directories to the controller when it is done, which writes both. A file that does not load is a collection error of one
-line; a scenario whose expectations fail is a failure showing the verdict
+directories to the controller when it is done, which writes both. A file
+that does not load is a collection error of one line; a scenario whose expectations fail is a failure showing the verdict
 tables and the ladder; an engine that cannot be reached skips the item,
 except under CI=true, where it fails (CI must never pass by skipping). Each
 run tears itself down in `finally`, so the only session state is the list
