@@ -16,7 +16,17 @@ case, set by `--runtime`), else each host's, as `server=java-nio,client=c`.
 
 from dataclasses import dataclass
 
-FAMILY = "4"   # the one address family the lab speaks today
+FAMILIES = ("4", "6")   # IPv4, IPv6
+DEFAULT_FAMILY = "4"
+
+
+def families(choice):
+    """The families a run of `--family` covers: "4", "6" or "both".
+
+    >>> families("both"), families("6")
+    (('4', '6'), ('6',))
+    """
+    return FAMILIES if choice == "both" else (str(choice),)
 
 
 def runtime_label(runtimes):

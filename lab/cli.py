@@ -4,6 +4,7 @@
                              exit 0 all passed, 1 a failed expectation
         [--repeat N]         ... N times each, and say whether every outcome was the same
         [--runtime R]        ... hosts naming no runtime in R: c, python (default), java-nio, java-socket, go, node
+        [--family F]         ... over IPv4 (4, default), IPv6 (6) or each (both)
     lab list                 the catalogue, one line each (faults, kernel features here)
     lab catalogue            the catalogue as a Markdown table (the README's)
     lab show NAME            a scenario's story, steps and expectations (NAME or a file's path)
@@ -30,6 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from lab.cli_args import Parser, repeat_count
 from lab.errors import LabError, SetupError, StepTimeout
 from lab.progress import progress
 from lab.scenario import load as loader
@@ -54,17 +56,18 @@ def ignore_interrupts():
 def cmd_run(args, console):
     from lab import recording, stability
     from lab.backends import get_backend
+    from lab.cell import families
     from lab.reports import terminal
 
     scenarios = [loader.load(loader.find(name)) for name in args.names]
     all_good = True
     with progress(console, f"setting up the {args.backend} backend") as status:
         backend = get_backend(args.backend, say=console.print)
-        for scenario in scenarios:
+        for scenario, family in ((s, f) for s in scenarios for f in families(args.family)):
             runs = []
             for i in range(args.repeat):
                 counter = f" (run {i + 1}/{args.repeat})" if args.repeat > 1 else ""
-                res = recording.run_recorded(scenario, backend, args.out, runtime=args.runtime,
+                res = recording.run_recorded(scenario, backend, args.out, runtime=args.runtime, family=family,
                                              progress=lambda msg: status.update(f"{scenario.name}{counter}: {msg}"))
                 runs.append(res)
                 all_good &= res.verdict.passed or bool(res.skipped)  # a skip names what is missing
@@ -72,20 +75,10 @@ def cmd_run(args, console):
             terminal.show(runs[-1], console)
             if args.repeat > 1:
                 rows = stability.distributions([stability.outcomes_of(r) for r in runs])
-                terminal.show_stability(scenario.name, rows, console)
+                terminal.show_stability(f"{scenario.name} over IPv{family}", rows, console)
                 all_good &= all(row.stable for row in rows)
             status.start()
     return 0 if all_good else 1
-
-
-def repeat_count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"--repeat takes a whole number from 1 to 1000, not {text!r}")
-    return value
 
 
 def cmd_list(args, console):
@@ -206,13 +199,6 @@ def cmd_clean(args, console):
     return 0
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        """One line, exit 2, like every other bad input (argparse would add the usage)."""
-        print(f"lab: {message} (see `lab --help`)", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def parser():
     from lab.backends import BACKENDS
     from lab.runner import RUNS
@@ -229,6 +215,8 @@ def parser():
                      help="run each scenario N times and report whether every outcome was the same")
     run.add_argument("--runtime", choices=RUNTIMES, default=None,
                      help="the runtime of every host whose scenario entry names none (default: python)")
+    run.add_argument("--family", choices=("4", "6", "both"), default="4",
+                     help="the hosts' address family: IPv4 (default), IPv6, or a run over each")
     run.set_defaults(fn=cmd_run)
     listing = sub.add_parser("list", help="the catalogue, with the kernel features each scenario needs")
     listing.add_argument("--no-probe", action="store_true", help="do not start a host to probe kernel features")

@@ -22,16 +22,32 @@ by reports/result.py and keeps its format. Said once here:
     (('10.0.0.2', 5000), None, 'server')
 """
 
+import ipaddress
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from lab.cell import FAMILY, Cell
+from lab.cell import DEFAULT_FAMILY, Cell
 from lab.packets import Segment
+
+
+def canonical(address):
+    """An address as the lab writes it: IPv6 compressed (Java gives it in full), an IPv4-mapped
+    IPv6 address as its IPv4 address; anything else as given.
+
+    >>> canonical("fd3c:7a1e:5b09:0:0:0:0:a"), canonical("::ffff:10.0.0.3"), canonical("10.0.0.3")
+    ('fd3c:7a1e:5b09::a', '10.0.0.3', '10.0.0.3')
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
 
 
 def host_of(address, addresses):
     """The lab host with this address, or None. addresses: {host: address}."""
+    address = canonical(address)
     return next((name for name, a in addresses.items() if a == address), None)
 
 
@@ -230,7 +246,7 @@ def cell_of(data):
         c = data["cell"]
         return Cell(c["scenario"], c["runtime"], c["family"], c["kernel"])
     kernel = data.get("environment", {}).get("kernel")
-    return Cell(data.get("scenario", {}).get("name", ""), "python", FAMILY, kernel) if kernel else None
+    return Cell(data.get("scenario", {}).get("name", ""), "python", DEFAULT_FAMILY, kernel) if kernel else None
 
 
 def verdict_of(v):

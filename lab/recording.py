@@ -12,12 +12,12 @@ from lab import runner
 from lab.reports import ladder, result as result_file
 
 
-def run_recorded(scenario, backend, out, progress=lambda msg: None, runtime=None):
-    """Run scenario on backend (hosts without a runtime of their own in `runtime`), write its
-    run directory under out; the RunResult knows where."""
+def run_recorded(scenario, backend, out, progress=lambda msg: None, runtime=None, family="4"):
+    """Run scenario on backend over `family` (hosts without a runtime of their own in `runtime`),
+    write its run directory under out; the RunResult knows where."""
     run_id = runner.new_run_id()
     directory = result_file.open_run(out, scenario, run_id)
-    res = runner.run(scenario, backend, progress=progress, run_id=run_id, runtime=runtime)
+    res = runner.run(scenario, backend, progress=progress, run_id=run_id, runtime=runtime, family=family)
     result_file.write(res, directory)
     if not res.skipped:
         ladder.write_report(directory)

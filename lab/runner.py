@@ -86,6 +86,7 @@ class RunResult:
     segments: dict
     skipped: str | None = None   # why the scenario could not run here
     runtimes: dict = dataclasses.field(default_factory=dict)  # host -> its agent's runtime and version
+    family: str = "4"            # the address family of its hosts' traffic
     directory: Path | None = None
 
 
@@ -124,6 +125,8 @@ class Steps:
 
     def call_args(self, step):
         args = dict(step.args)
+        if step.call == "listen":
+            args.setdefault("family", int(self.hosts[step.host].family))
         if "to" in args:
             to = args.pop("to")
             args["addr"] = self.others[to] if to in self.others else self.hosts[to].address
@@ -218,9 +221,10 @@ class Steps:
         return observations
 
 
-def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None):
-    """Run one scenario on a backend, each host's agent in its scenario entry's runtime, else
-    `runtime` (python by default); return its RunResult (not yet written anywhere)."""
+def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None, family="4"):
+    """Run one scenario on a backend over an address family ("4", "6"), each host's agent in its
+    scenario entry's runtime, else `runtime` (python by default); return its RunResult (not yet
+    written anywhere)."""
     run_id = run_id or new_run_id()
     scenario = runtimes.assign(scenario, runtime)
     timings = {}
@@ -236,13 +240,13 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None)
     backend.ensure_images(sorted({opts.runtime for opts in scenario.hosts.values()}))
     lap("images")
     progress("starting hosts")
-    with deployed(backend, topology(scenario, run_id), lambda: progress("tearing down")) as deployment:
+    with deployed(backend, topology(scenario, run_id, family), lambda: progress("tearing down")) as deployment:
         hosts = deployment.hosts
         with deferred_interrupts():
             route_through_routers(scenario, hosts)
             others = unowned(scenario, hosts)
             progress("probing the kernel")
-            skipped = probes.missing(scenario, hosts)
+            skipped = scenario.family_gap(family) or probes.missing(scenario, hosts)
             captures = Captures({} if skipped else {n: h for n, h in hosts.items() if scenario.hosts[n].capture})
             progress("starting captures")
             captures.start()
@@ -276,5 +280,5 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None)
     return RunResult(
         scenario=scenario, run_id=run_id, env=env, timings=timings, observations=observations,
         verdict=judged, agent_logs=agent_logs, pcaps=pcaps, addresses=addresses, segments=segments,
-        skipped=skipped, runtimes=steps.runtimes,
+        skipped=skipped, runtimes=steps.runtimes, family=family,
     )

@@ -49,7 +49,9 @@ SOCKET_OPTIONS = {
     "TCP_KEEPINTVL": (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
     "TCP_KEEPCNT": (socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
     "TCP_SYNCNT": (socket.IPPROTO_TCP, socket.TCP_SYNCNT),
+    "IPV6_V6ONLY": (socket.IPPROTO_IPV6, socket.IPV6_V6ONLY),   # IPv6 sockets only
 }
+WILDCARD = {4: (socket.AF_INET, "0.0.0.0"), 6: (socket.AF_INET6, "::")}
 
 SIOCOUTQ = 0x5411  # bytes sent but not yet acknowledged (linux/sockios.h, = TIOCOUTQ)
 
@@ -77,6 +79,8 @@ def effective(sock):
     """Every option of SOCKET_OPTIONS as the kernel has it now (getsockopt): runtime defaults differ."""
     values = {}
     for name, (level, opt) in SOCKET_OPTIONS.items():
+        if name == "IPV6_V6ONLY" and sock.family != socket.AF_INET6:
+            continue
         if name == "SO_LINGER":
             values[name] = list(struct.unpack("ii", sock.getsockopt(level, opt, 8)))
         else:
@@ -119,11 +123,12 @@ class Agent:
         return self.sockets[name]
 
     def op_listen(self, cmd):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family, wildcard = WILDCARD[int(cmd.get("family", 4))]
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         for name, value in cmd.get("options", {}).items():
             set_option(sock, name, value)
-        sock.bind(("0.0.0.0", cmd["port"]))
+        sock.bind((wildcard, cmd["port"]))
         self.sockets[cmd.get("sock", "listener")] = sock
         return sock.listen(cmd.get("backlog", 16)), {}
 
@@ -136,7 +141,10 @@ class Agent:
         return None, {"local": list(conn.getsockname()[:2]), "peer": list(peer[:2]), "effective": effective(conn)}
 
     def op_connect(self, cmd):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # the family of the address, as socket.create_connection() picks it (getaddrinfo)
+        family = socket.getaddrinfo(cmd["addr"], cmd["port"], type=socket.SOCK_STREAM,
+                                    flags=socket.AI_NUMERICHOST)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
         self.sockets[cmd.get("sock", "conn")] = sock
         for name, value in cmd.get("options", {}).items():
             set_option(sock, name, value)

@@ -9,7 +9,7 @@ from lab.errors import SetupError
 from lab.scenario.kinds import UNOWNED
 
 
-def topology(scenario, run_id):
+def topology(scenario, run_id, family="4"):
     caps = {name: set() for name in scenario.hosts}
     for step in scenario.steps:
         if step.fault and step.fault != "heal":
@@ -19,7 +19,7 @@ def topology(scenario, run_id):
     for name, opts in scenario.hosts.items():
         if opts.via:
             caps[name].add("NET_ADMIN")  # to add its routes through the router
-    return Topology(run_id=run_id, hosts=tuple(
+    return Topology(run_id=run_id, family=family, hosts=tuple(
         HostSpec(name, tuple(sorted(caps[name])), opts.capture, opts.router, opts.via is not None, opts.runtime)
         for name, opts in scenario.hosts.items()
     ))
@@ -32,20 +32,21 @@ def route_through_routers(scenario, hosts):
             continue
         for other, other_opts in scenario.hosts.items():
             if other != name and not other_opts.router:
-                done = hosts[name].exec(["ip", "route", "add", f"{hosts[other].address}/32",
+                done = hosts[name].exec(["ip", "route", "add", f"{ipaddress.ip_network(hosts[other].address)}",
                                          "via", hosts[opts.via].address])
                 if not done.succeeded:
                     raise SetupError(f"cannot route {name} to {other} via {opts.via}: {done.stderr.strip()}")
 
 
 def unowned(scenario, hosts):
-    """{unowned: the last address of the lab's subnet} when the scenario names it: no host owns
-    it (nothing answers its ARP), and traffic to it never leaves the lab's network."""
+    """{unowned: the last address of the run's subnet in its family} when the scenario names it:
+    no host owns it (nothing answers its ARP or neighbour solicitation), and traffic to it never
+    leaves the lab's network."""
     if not any(s.args.get("to") == UNOWNED for s in scenario.steps) and \
             not any(UNOWNED in (r.src, r.dst) for r in scenario.packets):
         return {}
     host = next(iter(hosts.values()))
-    done = host.exec(["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+    done = host.exec(["ip", f"-{host.family}", "-o", "addr", "show", "dev", "eth0", "scope", "global"])
     words = done.stdout.split()
     address = str(ipaddress.ip_interface(words[3]).network[-2]) if done.succeeded and len(words) > 3 else None
     if address is None or address in {h.address for h in hosts.values()}:

@@ -127,8 +127,8 @@ class FakeSidecar(Sidecar):
 class FakeHost(Host):
     agent_argv = ["agent"]
 
-    def __init__(self, backend, run_id, spec, address):
-        self.backend, self.run_id, self.address = backend, run_id, address
+    def __init__(self, backend, run_id, spec, address, family="4"):
+        self.backend, self.run_id, self.addresses, self.family = backend, run_id, {family: address}, family
         self.name, self.router = spec.name, spec.router
         self.stopped, self.processes = False, []
 

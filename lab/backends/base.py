@@ -54,6 +54,7 @@ class Topology:
     run_id: str
     hosts: tuple              # of HostSpec
     labels: dict = field(default_factory=dict)
+    family: str = "4"         # "6": the hosts get IPv6 addresses too, and the run uses those
 
 
 @dataclass
@@ -110,9 +111,15 @@ class LineProcess(Process):
 
 class Host(ABC):
     name: str
-    address: str          # fixed for the run: it survives stop/start and disconnect/reconnect
+    addresses: dict       # {"4": its IPv4 address, "6": its IPv6 address in an IPv6 run}: fixed for the
+                          # run, they survive stop/start and disconnect/reconnect
+    family: str           # the run's address family: which of them the run's traffic uses
     router: bool          # packets between others pass through it (faults use FORWARD)
     agent_argv: list      # how to start its runtime's agent inside this host
+
+    @property
+    def address(self):
+        return self.addresses[self.family]
 
     @abstractmethod
     def exec(self, argv: list[str]) -> ExecResult: ...

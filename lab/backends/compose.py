@@ -22,15 +22,37 @@ def compose_templates(path=COMPOSE):
     return spec["x-host"], spec["x-capture"], spec["networks"]["lab"]
 
 
-def sysctls(spec):
-    """Kernel settings of a router and of the hosts routed through it (set at creation:
-    /proc/sys is read-only inside a container)."""
+SCOPES = ("all", "default", "eth0")  # eth0 exists before "default" is applied
+
+
+def sysctls(spec, family="4"):
+    """Kernel settings of a router and of the hosts routed through it, and in an IPv6 run
+    IPv6's (set at creation: /proc/sys is read-only inside a container)."""
     values = {}
     if spec.router:
         values["net.ipv4.ip_forward"] = "1"
     if spec.router or spec.routed:
         # redirects would tell the hosts to bypass the router on their shared network
-        for scope in ("all", "default", "eth0"):  # eth0 exists before "default" is applied
+        for scope in SCOPES:
             values[f"net.ipv4.conf.{scope}.send_redirects"] = "0"
             values[f"net.ipv4.conf.{scope}.accept_redirects"] = "0"
+    if family == "6":
+        values.update(ipv6_sysctls(spec))
+    return values
+
+
+def ipv6_sysctls(spec):
+    """IPv6 on, with fixed addresses only: no duplicate address detection (an address is
+    usable at once instead of about 1 s later), no router advertisements or
+    autoconfiguration, no router solicitations on the captures. IPv6 has no
+    send_redirects: a router's redirects are ignored by the hosts routed through it."""
+    values = {}
+    for scope in SCOPES:
+        values.update({f"net.ipv6.conf.{scope}.disable_ipv6": "0", f"net.ipv6.conf.{scope}.accept_dad": "0",
+                       f"net.ipv6.conf.{scope}.accept_ra": "0", f"net.ipv6.conf.{scope}.autoconf": "0",
+                       f"net.ipv6.conf.{scope}.router_solicitations": "0"})
+        if spec.router or spec.routed:
+            values[f"net.ipv6.conf.{scope}.accept_redirects"] = "0"
+    if spec.router:
+        values["net.ipv6.conf.all.forwarding"] = "1"
     return values

@@ -34,6 +34,19 @@ from lab.owner import Owner
 OWNER = "tcp-fault-lab.owner"  # the run's owner (lab/owner.py): boot id, pid namespace, pid, start time
 AGENT_DIR = "/opt/lab/agent"  # where images/host/Dockerfile puts the host's agent
 SUBNET_POOL = os.environ.get("LAB_SUBNET_POOL", "10.213.0.0/16")
+# unique-local (RFC 4193) under the lab's own global ID: an IPv6 run's /64
+SUBNET6_POOL = os.environ.get("LAB_SUBNET6_POOL", "fd3c:7a1e:5b09::/48")
+
+
+def free_in(pool, prefix, used, variable):
+    """A random /prefix of pool that overlaps no used network (a /48 has 65536 /64s: tried, not listed)."""
+    count = 2 ** (prefix - pool.prefixlen)
+    size = 2 ** (pool.max_prefixlen - prefix)
+    for index in random.sample(range(count), min(count, 4096)):
+        subnet = ipaddress.ip_network((pool.network_address + index * size, prefix))
+        if not any(subnet.version == u.version and subnet.overlaps(u) for u in used):
+            return subnet
+    raise SetupError(f"no free /{prefix} left in {pool}; run `lab clean` or set {variable}")
 
 
 def spared(labels):
@@ -68,27 +81,26 @@ class DockerBackend(Backend):
         self.tags = {**(self.tags or {}), **images.ensure(self.client, self.say, wanted)}
         return self.tags
 
-    def free_subnet(self):
+    def free_subnets(self, family):
+        """A free /24 of SUBNET_POOL, and in an IPv6 run a free /64 of SUBNET6_POOL."""
         used = []
         for net in self.client.api.networks():
             for cfg in (net.get("IPAM") or {}).get("Config") or []:
                 if "Subnet" in cfg:
                     used.append(ipaddress.ip_network(cfg["Subnet"], strict=False))
-        candidates = [s for s in ipaddress.ip_network(SUBNET_POOL).subnets(new_prefix=24)
-                      if not any(s.overlaps(u) for u in used)]
-        if not candidates:
-            raise SetupError(f"no free /24 left in {SUBNET_POOL}; run `lab clean` or set LAB_SUBNET_POOL")
-        return random.choice(candidates)
+        pools = [(SUBNET_POOL, 24, "LAB_SUBNET_POOL")] + ([(SUBNET6_POOL, 64, "LAB_SUBNET6_POOL")] if family == "6" else [])
+        return [free_in(ipaddress.ip_network(pool), prefix, used, variable) for pool, prefix, variable in pools]
 
-    def create_network(self, name, labels, held):
+    def create_network(self, name, labels, held, family):
         for _ in range(5):  # another run may take the same subnet between our look and our create
-            subnet = self.free_subnet()
+            subnets = self.free_subnets(family)
             try:
                 with held.creating("network", name):
                     return self.client.networks.create(
                         name, driver=self.network_template.get("driver", "bridge"),
                         internal=self.network_template.get("internal", True), labels=labels,
-                        ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]),
+                        enable_ipv6=family == "6",
+                        ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(s)) for s in subnets]),
                     )
             except docker.errors.APIError as exc:
                 if "overlap" not in str(exc):
@@ -105,7 +117,8 @@ class DockerBackend(Backend):
                                       lease=lease.Lease(self.name, topology.run_id),
                                       capture_template=self.capture_template, capture_image=self.tags["capture"])
         try:
-            deployment.network = self.create_network(f"tfl-{topology.run_id}", labels, deployment.lease)
+            deployment.network = self.create_network(f"tfl-{topology.run_id}", labels, deployment.lease,
+                                                     topology.family)
             deployment.hosts = self.start_hosts(deployment, topology)
         except BaseException:
             self.down(deployment)
@@ -114,22 +127,23 @@ class DockerBackend(Backend):
 
     def start_hosts(self, deployment, topology):
         network = deployment.network
-        subnet = ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])
-        # fixed addresses (.10, .11, ...): a restarted or reconnected host comes back at the same one
-        addresses = {spec.name: str(subnet[10 + i]) for i, spec in enumerate(topology.hosts)}
+        subnets = {str(s.version): s for s in (ipaddress.ip_network(c["Subnet"]) for c in network.attrs["IPAM"]["Config"])}
+        # fixed addresses (.10, .11, ...; ::a, ::b, ...): a restarted or reconnected host comes back at the same ones
+        addresses = {spec.name: {f: str(s[10 + i]) for f, s in subnets.items()} for i, spec in enumerate(topology.hosts)}
 
         def start_host(spec):
-            endpoint = self.client.api.create_endpoint_config(ipv4_address=addresses[spec.name])
+            endpoint = self.client.api.create_endpoint_config(ipv4_address=addresses[spec.name]["4"],
+                                                              ipv6_address=addresses[spec.name].get("6"))
             name = f"tfl-{topology.run_id}-{spec.name}"
             with deployment.lease.creating("container", name):
                 container = self.client.containers.run(
                     network=network.name, hostname=spec.name, networking_config={network.name: endpoint},
-                    sysctls=sysctls(spec) or None,
+                    sysctls=sysctls(spec, topology.family) or None,
                     **run_kwargs(self.host_template, self.tags[f"host:{spec.runtime}"], name, deployment.labels,
                                  spec.caps),
                 )
-            return spec.name, DockerHost(deployment, spec.name, container, addresses[spec.name], spec.router,
-                                         runtimes.get(spec.runtime).argv(AGENT_DIR))
+            return spec.name, DockerHost(deployment, spec.name, container, addresses[spec.name], topology.family,
+                                         spec.router, runtimes.get(spec.runtime).argv(AGENT_DIR))
 
         with ThreadPoolExecutor(max_workers=len(topology.hosts)) as pool:
             return dict(pool.map(start_host, topology.hosts))

@@ -59,11 +59,11 @@ class DockerSidecar(Sidecar):
 
 
 class DockerHost(Host):
-    def __init__(self, deployment, name, container, address, router=False, agent_argv=()):
+    def __init__(self, deployment, name, container, addresses, family="4", router=False, agent_argv=()):
         self.deployment = deployment
         self.container = container
         self.name = name
-        self.address = address
+        self.addresses, self.family = addresses, family
         self.router = router
         self.agent_argv = list(agent_argv)
 
@@ -100,7 +100,8 @@ class DockerHost(Host):
 
     def reconnect(self):
         try:
-            self.deployment.network.connect(self.container, ipv4_address=self.address)
+            self.deployment.network.connect(self.container, ipv4_address=self.addresses["4"],
+                                            ipv6_address=self.addresses.get("6"))
         except docker.errors.APIError as exc:
             if "already exists" not in str(exc):
                 raise FaultError(f"cannot reconnect {self.name}: {exc.explanation}") from None

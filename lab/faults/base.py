@@ -45,6 +45,11 @@ class Fault(ABC):
     ends_processes = False   # the host's programs are gone after apply (stop, restart)
 
     @staticmethod
+    def families(args):
+        """The address families a step with these arguments (as the scenario gives them) exists in."""
+        return ("4", "6")
+
+    @staticmethod
     def hosts_touched(step):
         """The hosts this fault changes (each gets the fault's caps)."""
         return [step.host]

@@ -12,11 +12,19 @@ with the run and step, and revert deletes exactly the rules apply added.
 from lab.faults.base import Fault, FaultRecord, command, undo, undo_all
 from lab.scenario.kinds import BOOL, HOST, PORT, Arg
 
-REJECT_WITH = ("tcp-reset", "icmp-port-unreachable", "icmp-host-unreachable",
-               "icmp-net-unreachable", "icmp-admin-prohibited")
+# what REJECT can answer with, per family (iptables-extensions(8)); tcp-reset is both
+REJECT_WITH = {"4": ("icmp-port-unreachable", "icmp-host-unreachable", "icmp-net-unreachable",
+                     "icmp-admin-prohibited"),
+               "6": ("icmp6-no-route", "icmp6-adm-prohibited", "icmp6-addr-unreachable",
+                     "icmp6-port-unreachable", "icmp6-policy-fail", "icmp6-reject-route")}
 MATCH = (Arg("peer", HOST, "Only traffic from this host."), Arg("port", PORT, "Only traffic to this port."),
          Arg("syn", BOOL, "Only connection-opening SYNs."))
 RULE_GONE = ("does a matching rule exist",)  # what `iptables -D` says of a rule no longer there
+
+
+def iptables(host):
+    """The host's firewall command for the run's family: ip6tables where its address is IPv6."""
+    return "ip6tables" if ":" in host.address else "iptables"
 
 
 def match(peer_address=None, port=None, syn=False, outgoing=False):
@@ -41,13 +49,13 @@ class Rules(Fault):
     def insert(self, ctx, host, rule, chain=None):
         chain = chain or ("FORWARD" if host.router else "INPUT")
         rule = rule + ["-m", "comment", "--comment", ctx.tag]
-        command(host, ["iptables", "-I", chain, "1", *rule])
+        command(host, [iptables(host), "-I", chain, "1", *rule])
         self.added.append((host, chain, rule))
         return f"{chain} " + " ".join(rule[:-4])
 
     def revert(self, ctx):
         added, self.added = self.added[::-1], []
-        undo_all(lambda host=host, chain=chain, rule=rule: undo(host, ["iptables", "-D", chain, *rule], RULE_GONE)
+        undo_all(lambda host=host, chain=chain, rule=rule: undo(host, [iptables(host), "-D", chain, *rule], RULE_GONE)
                  for host, chain, rule in added)
 
 
@@ -80,8 +88,14 @@ class Drop(Rules):
 class Reject(Rules):
     """Reject TCP arriving at this host with a RST or an ICMP error, as a firewall would."""
     kind = "reject"
-    args = (Arg("with", {"enum": list(REJECT_WITH)}, "What to answer with (default tcp-reset).", param="reject_with"),
-            *MATCH)
+    args = (Arg("with", {"enum": ["tcp-reset", *REJECT_WITH["4"], *REJECT_WITH["6"]]},
+                "What to answer with (default tcp-reset, in both families); an icmp- kind is IPv4's, "
+                "an icmp6- kind IPv6's.", param="reject_with"), *MATCH)
+
+    @staticmethod
+    def families(args):
+        kind = args.get("with", "tcp-reset")
+        return tuple(f for f, kinds in REJECT_WITH.items() if kind in kinds) or ("4", "6")
 
     def __init__(self, reject_with="tcp-reset", peer=None, port=None, syn=False):
         super().__init__()

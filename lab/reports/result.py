@@ -13,7 +13,7 @@ event, every packet rule with the packets that matched, and the verdict.
 import json
 from datetime import datetime, timezone
 
-from lab.cell import FAMILY, Cell, runtime_label
+from lab.cell import Cell, runtime_label
 from lab.scenario.model import parse_version
 from lab.wire import summarize
 
@@ -52,7 +52,7 @@ def run_directory(root, name):
 
 def cell(result):
     hosts = {name: opts.runtime for name, opts in result.scenario.hosts.items()}
-    return Cell(result.scenario.name, runtime_label(hosts), FAMILY, result.env["kernel"])
+    return Cell(result.scenario.name, runtime_label(hosts), result.family, result.env["kernel"])
 
 
 def record(result):

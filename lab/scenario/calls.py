@@ -28,8 +28,9 @@ OUTCOME_WORDS = ("a byte count, EOF, ok, TIMEOUT, an errno name such as ECONNRES
                  "a signal name such as SIGPIPE, a TCP state")
 
 CALLS = (
-    Kind("call", "listen", "Bind to `port` on every address and listen.", (
+    Kind("call", "listen", "Bind to `port` on every address of the family and listen.", (
         Arg("port", PORT, required=True), Arg("backlog", {"type": "integer", "minimum": 0}, "listen()'s backlog (default 16)."),
+        Arg("family", {"enum": [4, 6]}, "Bind 0.0.0.0 (4) or :: (6); default: the run's family."),
         Arg("sock", SOCK), OPTIONS), outcome=True),
     Kind("call", "accept", "Accept one connection from `listener`, named `sock`.", (
         Arg("sock", SOCK), Arg("listener", {"type": "string"}, "The listening socket (default listener).")), outcome=True),

@@ -229,8 +229,16 @@ class Loader:
         labels = {str(s.number) for s in steps} | set(ids)
         sockets = {s.args.get("sock", "conn") for s in steps if s.call in ("connect", "accept")}
         packets = tuple(self.rule(i, raw, hosts, labels, sockets) for i, raw in enumerate(doc["packets"]))
+        family = doc.get("family", {"only": [4, 6], "why": ""})
+        families = tuple(str(f) for f in family["only"])
+        for s in steps:
+            if s.fault and s.fault != "heal" and not set(families) <= set(faults.FAULTS[s.fault].families(s.args)):
+                self.fail(["steps", s.number - 1], f"step {s.number}: {s.fault} {s.args} exists only in IPv"
+                          f"{'/'.join(faults.FAULTS[s.fault].families(s.args))}: give the scenario "
+                          "`family: {only: [...], why: ...}` (nothing is translated to the other family)")
         return Scenario(name=doc["name"], path=self.source, summary=doc["summary"].strip(),
-                        story=doc["story"].strip(), hosts=hosts, steps=steps, packets=packets)
+                        story=doc["story"].strip(), hosts=hosts, steps=steps, packets=packets,
+                        families=families, family_why=family["why"])
 
 
 def integral(value):

@@ -206,6 +206,14 @@ class Scenario:
     steps: tuple
     packets: tuple
     line: int = 1
+    families: tuple = ("4", "6")   # the address families it makes sense in
+    family_why: str = ""           # why only those, when not both
+
+    def family_gap(self, family):
+        """Why a run over `family` is SKIPPED, or None when the scenario makes sense in it."""
+        if family in self.families:
+            return None
+        return f"IPv{family}: this scenario is IPv{'/'.join(self.families)} only: {self.family_why}"
 
     def step(self, label):
         """A step by id or by number (a step with an id still answers to its number)."""

@@ -152,6 +152,12 @@ def generate(kinds):
             "hosts": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": "^[a-z][a-z0-9]*$"},
                       "additionalProperties": {"type": ["object", "null"], "additionalProperties": False,
                                                "properties": HOST_OPTIONS}},
+            "family": {"type": "object", "additionalProperties": False, "required": ["only", "why"],
+                       "description": "The one address family this scenario makes sense in (both if absent); "
+                                      "a run over the other is SKIPPED with `why`.",
+                       "properties": {"only": {"type": "array", "minItems": 1, "maxItems": 1,
+                                               "items": {"enum": [4, 6]}},
+                                      "why": {"type": "string", "minLength": 1}}},
             "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
             "packets": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/rule"},
                         "description": "The wire must confirm the story: a scenario without packet rules "
