@@ -7,14 +7,18 @@ seen on that connection before the call returned:
     ECONNRESET               an RST that reached this host
     EPIPE, SIGPIPE           an earlier RST that reached this host, our own FIN (shutdown), or
                              the retransmissions after which our kernel gave up (a timeout)
-    ECONNREFUSED             an RST answering our SYN, or ICMP port-unreachable
-    EHOSTUNREACH             ICMP host-unreachable/-prohibited/admin-prohibited, or our ARP requests for the peer unanswered
-    ENETUNREACH              ICMP net-unreachable or net-prohibited
+    ECONNREFUSED             an RST answering our SYN, or ICMP port-unreachable (IPv6: icmp6-port-unreachable)
+    EHOSTUNREACH             ICMP host-unreachable/-prohibited/admin-prohibited, or our ARP requests for the peer
+                             unanswered (IPv6: icmp6-addr-unreachable/-beyond-scope/-time-exceeded, or our
+                             neighbour solicitations for the peer unanswered)
+    ENETUNREACH              ICMP net-unreachable or net-prohibited (IPv6: icmp6-no-route)
+    EACCES                   IPv6 only: icmp6-adm-prohibited, icmp6-policy-fail or icmp6-reject-route
     ENOTCONN                 an RST that reached this host, or our retransmissions (the socket is CLOSE)
     ETIMEDOUT                our retransmissions or keepalive probes (counted; the capture
                              sees the peer's answers before a firewall drops them, so
                              "unanswered" is not something it can show), or our ARP requests
-                             for the peer unanswered (the SYNs waited for an answer, unsent)
+                             (neighbour solicitations) for the peer unanswered (the SYNs waited
+                             for an answer, unsent)
     EOF                      the peer's FIN, or its RST (once an earlier call has reported
                              the reset, a read returns 0)
     ETIMEDOUT, EPIPE,        also a `drop` on the caller's own OUTPUT chain, matching the
@@ -23,6 +27,10 @@ seen on that connection before the call returned:
 An outcome with nothing to explain it is **unexplained**, which fails the
 run: the lab missed something (a lost capture, a wrong filter), and that must
 never pass silently. Successes need no packet.
+
+Which ICMP is looked for goes by the connection's family: an IPv4 connection
+is explained by ICMP only, an IPv6 one by ICMPv6 only (packets.py names them
+apart), so neither borrows the other's meaning.
 """
 
 from lab.calls import ERRNO_NAMES
@@ -33,6 +41,20 @@ ICMP_FOR = {
     "EHOSTUNREACH": {"host-unreachable", "host-prohibited", "admin-prohibited"},
     "ENETUNREACH": {"net-unreachable", "net-prohibited"},
 }
+# The errno tcp_v6_err() (net/ipv6/tcp_ipv6.c) sets is icmpv6_err_convert()'s (net/ipv6/icmp.c,
+# its tab_unreach[] by code): on a connecting socket always (TCP_SYN_SENT: sk_err, the connect
+# fails), later as sk_err_soft (reported when the connection gives up) or, with IPV6_RECVERR, sk_err.
+# ICMPV6_PKT_TOOBIG sets none: tcp_v6_err() lowers the path MTU (tcp_v6_mtu_reduced()) and returns,
+# so icmp6-packet-too-big explains no errno.
+ICMP6_FOR = {
+    "ECONNREFUSED": {"icmp6-port-unreachable"},                 # PORT_UNREACH -> ECONNREFUSED
+    "EHOSTUNREACH": {"icmp6-addr-unreachable",                  # ADDR_UNREACH -> EHOSTUNREACH
+                     "icmp6-beyond-scope",                      # code 2, "was NOT_NEIGHBOUR" -> EHOSTUNREACH
+                     "icmp6-time-exceeded", "icmp6-reassembly-time-exceeded"},  # TIME_EXCEED -> EHOSTUNREACH
+    "ENETUNREACH": {"icmp6-no-route"},                          # NOROUTE -> ENETUNREACH (not EHOSTUNREACH)
+    "EACCES": {"icmp6-adm-prohibited", "icmp6-policy-fail",     # ADM_PROHIBITED, POLICY_FAIL,
+               "icmp6-reject-route"},                           # REJECT_ROUTE -> EACCES
+}
 SLACK = 0.002  # seconds: a packet stamped just after the call returned still counts (stamping order)
 
 
@@ -40,11 +62,12 @@ def needs_evidence(outcome):
     return isinstance(outcome, str) and (outcome == "EOF" or outcome in ERRNO_NAMES or outcome.startswith("SIG"))
 
 
-def unanswered_arp(segments, me, peer):
-    """Our ARP requests for the peer, when none was answered: what was sent stayed queued."""
-    arps = [s for s in segments if s.arp == "request" and s.src == me and s.dst == peer]
-    replies = [s for s in segments if s.arp == "reply" and s.src == peer and s.dst == me]
-    return [] if replies else arps
+def unanswered(segments, me, peer):
+    """Our ARP requests (IPv6: neighbour solicitations) for the peer, when none was answered: what
+    was sent stayed queued."""
+    asked = [s for s in segments if (s.arp == "request" or s.nd == "solicitation") and s.src == me and s.dst == peer]
+    answers = [s for s in segments if (s.arp == "reply" or s.nd == "advertisement") and s.src == peer and s.dst == me]
+    return [] if answers else asked
 
 
 def explain_one(outcome, conn, segments, end):
@@ -70,20 +93,22 @@ def explain_one(outcome, conn, segments, end):
     if outcome == "EOF":
         fins = [s for s in to_me if "FIN" in s.flags] or rsts
         return bool(fins), "the peer's FIN (or RST) on this connection", fins
-    if outcome in ICMP_FOR:
-        found = [s for s in icmp if s.icmp in ICMP_FOR[outcome]]
+    ipv6 = ":" in peer
+    table, asking = (ICMP6_FOR, "neighbour solicitations") if ipv6 else (ICMP_FOR, "ARP requests")
+    if outcome in table:
+        found = [s for s in icmp if s.icmp in table[outcome]]
         if outcome == "ECONNREFUSED":
             found = rsts + found
         if outcome == "EHOSTUNREACH" and not found:
-            found = unanswered_arp(before, me, peer)
-        wanted = " or ".join(sorted(ICMP_FOR[outcome]))
+            found = unanswered(before, me, peer)
+        wanted = " or ".join(sorted(table[outcome]))
         extra = {"ECONNREFUSED": "an RST answering our SYN, or ", "EHOSTUNREACH": ""}.get(outcome, "")
-        arp = ", or our ARP requests unanswered" if outcome == "EHOSTUNREACH" else ""
+        arp = f", or our {asking} unanswered" if outcome == "EHOSTUNREACH" else ""
         return bool(found), f"{extra}ICMP {wanted} for this connection{arp}", found
     if outcome == "ETIMEDOUT":
-        found = tries or unanswered_arp(before, me, peer)
+        found = tries or unanswered(before, me, peer)
         return bool(found), f"our retransmissions or keepalive probes ({len(tries)} seen), " \
-                            "or our ARP requests unanswered", found
+                            f"or our {asking} unanswered", found
     return False, f"no rule says which packet explains {outcome}", []
 
 

@@ -12,6 +12,7 @@ from lab import evidence, packets
 from lab.record import Connection, Observation, RunRecord
 from lab.scenario.load import load, load_text, path_for
 from lab.verdict import judge
+from pcaps import Frame, Pkt, build, icmp6_frame, ns_frame
 
 DATA = Path(__file__).resolve().parent / "data" / "crash-reset"
 ME, PEER = "10.0.0.11", "10.0.0.10"
@@ -159,3 +160,80 @@ def test_a_drop_on_the_callers_own_output_chain_explains_a_timeout_with_nothing_
     assert explained("7000") == [(4, True)]
     assert explained("7001") == [(4, False)]  # a drop for another port explains nothing here
     assert explained("7001", {"client": [seg(ME, PEER, ["ACK"], length=10, retransmission=True)]}) == [(4, True)]
+
+
+# ---- IPv6: the ICMPv6 errors icmpv6_err_convert() turns into each errno, and neighbour discovery ----
+
+ME6, PEER6 = "fd7a:b0f1:9e2d:ffff::3", "fd7a:b0f1:9e2d:ffff::2"
+CONN6 = Connection(2, "client", "conn", (ME6, 5000), (PEER6, 7000))
+
+
+def icmp6(name):
+    return packets.Segment(ts=1.0, src=PEER6, dst=ME6, sport=5000, dport=7000, flags=(), seq=1, ack=0,
+                           length=0, icmp=name)
+
+
+def nd(kind):
+    src, dst = (ME6, PEER6) if kind == "solicitation" else (PEER6, ME6)
+    return packets.Segment(ts=1.0, src=src, dst=dst, sport=0, dport=0, flags=(), seq=0, ack=0, length=0, nd=kind)
+
+
+@pytest.mark.parametrize("outcome, segments, explained", [
+    ("ECONNREFUSED", [icmp6("icmp6-port-unreachable")], True),
+    ("ECONNREFUSED", [packets.Segment(1.0, PEER6, ME6, 7000, 5000, ("RST", "ACK"), 0, 1, 0)], True),
+    ("ECONNREFUSED", [icmp6("port-unreachable")], False),              # an IPv4 name explains no IPv6 connection
+    ("ECONNREFUSED", [icmp6("icmp6-adm-prohibited")], False),
+    ("EHOSTUNREACH", [icmp6("icmp6-addr-unreachable")], True),
+    ("EHOSTUNREACH", [icmp6("icmp6-beyond-scope")], True),
+    ("EHOSTUNREACH", [icmp6("icmp6-time-exceeded")], True),
+    ("EHOSTUNREACH", [icmp6("icmp6-reassembly-time-exceeded")], True),
+    ("EHOSTUNREACH", [icmp6("icmp6-adm-prohibited")], False),         # EACCES in IPv6, not as in IPv4
+    ("EHOSTUNREACH", [icmp6("icmp6-no-route")], False),               # ENETUNREACH
+    ("EHOSTUNREACH", [icmp6("host-unreachable")], False),
+    ("EHOSTUNREACH", [nd("solicitation")], True),                      # neighbour solicitation unanswered
+    ("EHOSTUNREACH", [nd("solicitation"), nd("advertisement")], False),
+    ("EHOSTUNREACH", [seg(ME, PEER, arp="request")], False),           # an ARP for another address
+    ("ENETUNREACH", [icmp6("icmp6-no-route")], True),
+    ("ENETUNREACH", [icmp6("icmp6-addr-unreachable")], False),
+    ("EACCES", [icmp6("icmp6-adm-prohibited")], True),
+    ("EACCES", [icmp6("icmp6-policy-fail")], True),
+    ("EACCES", [icmp6("icmp6-reject-route")], True),
+    ("EACCES", [icmp6("icmp6-port-unreachable")], False),
+    ("EACCES", [icmp6("admin-prohibited")], False),
+    ("EMSGSIZE", [icmp6("icmp6-packet-too-big")], False),             # tcp_v6_err() lowers the MTU, no errno
+    ("ETIMEDOUT", [nd("solicitation")], True),
+    ("ETIMEDOUT", [nd("solicitation"), nd("advertisement")], False),
+])
+def test_each_ipv6_rule(outcome, segments, explained):
+    ok, because, found = evidence.explain_one(outcome, CONN6, segments, end=2.0)
+    assert ok is explained, because
+    assert bool(found) is explained or outcome == "ETIMEDOUT"
+
+
+@pytest.mark.parametrize("outcome, name", [("EACCES", "icmp6-adm-prohibited"),
+                                           ("EHOSTUNREACH", "icmp6-addr-unreachable"),
+                                           ("ENETUNREACH", "icmp6-no-route")])
+def test_an_icmpv6_name_explains_no_ipv4_connection(outcome, name):
+    ok, _, _ = evidence.explain_one(outcome, CONN, [seg(PEER, ME, icmp=name, sport=5000, dport=7000)], end=2.0)
+    assert not ok
+
+
+def test_the_reasons_name_the_family_s_packets_and_ipv4_s_read_as_before():
+    _, v4, _ = evidence.explain_one("EHOSTUNREACH", CONN, [], end=2.0)
+    _, v6, _ = evidence.explain_one("EHOSTUNREACH", CONN6, [], end=2.0)
+    assert v4 == "ICMP admin-prohibited or host-prohibited or host-unreachable for this connection, " \
+                 "or our ARP requests unanswered"
+    assert v6 == "ICMP icmp6-addr-unreachable or icmp6-beyond-scope or icmp6-reassembly-time-exceeded or " \
+                 "icmp6-time-exceeded for this connection, or our neighbour solicitations unanswered"
+    assert "neighbour solicitations" in evidence.explain_one("ETIMEDOUT", CONN6, [], end=2.0)[1]
+
+
+def test_a_parsed_icmpv6_reject_explains_the_connects_eacces():
+    syn = Pkt(1.0, ME6, PEER6, 5000, 7000, ("SYN",))
+    pcap = build([Frame(0.9, ns_frame(ME6, PEER6)), syn,
+                  Frame(1.001, icmp6_frame(PEER6, ME6, 1, 1, quoting=syn))])
+    segments = packets.parse(pcap, {ME6, PEER6})
+    ok, _, found = evidence.explain_one("EACCES", CONN6, segments, end=2.0)
+    assert ok and [s.summary for s in found] == [f"{PEER6} > {ME6} ICMP icmp6-adm-prohibited (for :5000 > :7000)"]
+    ok, _, found = evidence.explain_one("EHOSTUNREACH", CONN6, segments, end=2.0)
+    assert ok and [s.nd for s in found] == ["solicitation"]   # nothing answered the solicitation in this capture
