@@ -2,10 +2,11 @@
 #   make scenario NAME=crash-reset   run one scenario, print its verdict table
 #        (REPEAT=20: run it 20 times and report whether every outcome was the same;
 #         BACKEND=netns: hosts as network namespaces on this machine, no Docker;
-#         RUNTIME=java-nio: the hosts' programs in c, go, node, java-nio or java-socket, not python)
+#         RUNTIME=java-nio: the hosts' programs in c, go, node, java-nio or java-socket, not python;
+#         FAMILY=6: over IPv6, FAMILY=both: once over each)
 #   make scenarios                   run the whole catalogue, a run per core (JOBS=1: serially;
 #                                    JUnit XML and runs/index.html in runs/)
-#        (RUNTIMES="c java-nio": once per runtime)
+#        (RUNTIMES="c java-nio": once per runtime; FAMILY=6 or FAMILY=both, as for one scenario)
 #   make test                        unit and integration tests, then the catalogue
 #   make unit                        the tests that need no Docker, root, qemu or toolchain (seconds)
 #   make matrix KERNELS="5.10 6.1"   the catalogue on Debian kernels booted in qemu, one compare page
@@ -42,6 +43,9 @@ KILLS   ?= 60
 NAMES   ?= $(NAME)
 RUNTIME ?= python
 RUNTIMES ?=
+FAMILY  ?= 4
+# pytest's items per family: none named for the default, IPv4 alone
+LAB_FAMILIES = $(if $(filter both,$(FAMILY)),--lab-family 4 --lab-family 6,$(if $(filter-out 4,$(FAMILY)),--lab-family $(FAMILY)))
 # make scenarios: parallel runs, one per core (runs are isolated)
 JOBS    ?= auto
 # a run in another runtime than python needs its toolchain on this machine (make runtimes)
@@ -70,10 +74,10 @@ images: $(STAMP) mmdebstrap
 	@$(RUN_LAB) images
 
 scenario: setup tools $(NEEDS_RUNTIMES)
-	$(RUN_LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT) --runtime $(RUNTIME) --out $(OUT)
+	$(RUN_LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT) --runtime $(RUNTIME) --family $(FAMILY) --out $(OUT)
 
 scenarios: setup $(NEEDS_RUNTIMES)
-	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q -n $(JOBS) $(foreach r,$(RUNTIMES),--lab-runtime $(r))
+	$(PY) -m pytest scenarios/ --junitxml=runs/junit.xml -q -n $(JOBS) $(foreach r,$(RUNTIMES),--lab-runtime $(r)) $(LAB_FAMILIES)
 
 # Chromium renders the HTML report in a test; from Debian's packages, once.
 browser:

@@ -1,10 +1,12 @@
-"""pytest collects scenarios/*.yaml: one test item per scenario, backend and runtime.
+"""pytest collects scenarios/*.yaml: one test item per scenario, backend, runtime and family.
 
     pytest scenarios/                       the catalogue, one item each
     pytest path/to/my-scenario.yaml         a scenario file of your own
     pytest scenarios/ --junitxml=out.xml    with kernel, backend, runtime and pcap path as properties
     pytest scenarios/ --lab-runtime c --lab-runtime java-nio
                                             the catalogue once per runtime: crash-reset[docker,c], ...
+    pytest scenarios/ --lab-family 4 --lab-family 6
+                                            ... once per address family: crash-reset[docker,ipv6], ...
 
 A scenario whose every host names its runtime is one item whatever
 --lab-runtime says (the option sets only hosts that name none).
@@ -43,6 +45,8 @@ def pytest_addoption(parser):
     group.addoption("--lab-out", default=str(runner.RUNS), help="where run directories go (default: runs/)")
     group.addoption("--lab-runtime", action="append", choices=runtimes.NAMES, default=[],
                     help="run each scenario with this runtime's agents (repeatable; default: python)")
+    group.addoption("--lab-family", action="append", choices=("4", "6"), default=[],
+                    help="run each scenario over this address family (repeatable; default: 4)")
 
 
 class WorkerRuns:
@@ -104,30 +108,34 @@ class ScenarioFile(pytest.File):
         wanted = self.config.getoption("lab_runtime")
         if all(opts.runtime for opts in scenario.hosts.values()):
             wanted = wanted[:1] or [None]  # its hosts' own runtimes: one cell, whatever was asked
+        families = self.config.getoption("lab_family")
         for runtime in wanted or [None]:
-            label = runtime_label({n: o.runtime for n, o in runtimes.assign(scenario, runtime).hosts.items()})
-            name = f"{scenario.name}[{backend},{label}]" if wanted else f"{scenario.name}[{backend}]"
-            yield ScenarioItem.from_parent(self, name=name, scenario=scenario, runtime=runtime)
+            for family in families or ["4"]:
+                label = runtime_label({n: o.runtime for n, o in runtimes.assign(scenario, runtime).hosts.items()})
+                parts = [backend, *([label] if wanted else []), *([f"ipv{family}"] if families else [])]
+                yield ScenarioItem.from_parent(self, name=f"{scenario.name}[{','.join(parts)}]", scenario=scenario,
+                                               runtime=runtime, family=family)
 
 
 class ScenarioItem(pytest.Item):
-    def __init__(self, *, scenario, runtime=None, **kwargs):
+    def __init__(self, *, scenario, runtime=None, family="4", **kwargs):
         super().__init__(**kwargs)
         self.scenario = scenario
-        self.runtime = runtime
+        self.runtime, self.family = runtime, family
         self.add_marker("docker")
 
     def runtest(self):
         backend = require_engine(self.config.getoption("lab_backend"))
         try:
             res = recording.run_recorded(self.scenario, backend, Path(self.config.getoption("lab_out")),
-                                         runtime=self.runtime)
+                                         runtime=self.runtime, family=self.family)
         except RuntimeUnavailable as exc:  # a kernel VM's catalogue holds scenarios of runtimes it lacks
             pytest.skip(str(exc))
         directory = res.directory
         self.config.stash[RUN_DIRS].append(directory)
         self.user_properties += [
-            ("kernel", res.env["kernel"]), ("backend", res.env["backend"]), ("run_dir", str(directory)),
+            ("kernel", res.env["kernel"]), ("backend", res.env["backend"]), ("family", self.family),
+            ("run_dir", str(directory)),
             *[(f"runtime_{host}", opts.runtime) for host, opts in res.scenario.hosts.items()],
             *[(f"pcap_{host}", str(directory / f"{host}.pcap")) for host in res.pcaps],
         ]

@@ -96,12 +96,14 @@ def connections(observations, step_hosts, addresses, packets=None):
         host = step_hosts.get(o.number)
         if host and event.get("op") == "connect" and event.get("peer") and not event.get("local") and packets \
                 and o.start is not None and host in addresses:
-            ports = syn_ports(packets, addresses[host], tuple(event["peer"]), o.start, o.end)
+            paddr, pport = event["peer"]
+            ports = syn_ports(packets, addresses[host], (canonical(paddr), pport), o.start, o.end)
             if len(ports) <= 1:
                 event = {**event, "local": [addresses[host], ports.pop() if ports else None]}
         if host and event.get("op") in ("connect", "accept") and event.get("local") and event.get("peer"):
-            (laddr, lport), peer = event["local"], tuple(event["peer"])
-            local = (addresses.get(host, laddr) if laddr == "0.0.0.0" else laddr, lport)
+            (laddr, lport), (paddr, pport) = event["local"], event["peer"]
+            laddr, peer = canonical(laddr), (canonical(paddr), pport)
+            local = (addresses.get(host, laddr) if laddr in ("0.0.0.0", "::") else laddr, lport)
             found.append(Connection(o.number, host, event.get("sock") or "conn", local, peer))
     return tuple(found)
 

@@ -273,7 +273,7 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None,
     known = set(addresses.values())
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}
     judged = verdict.judge(scenario, parse_version(env["kernel"]), observations, segments, addresses,
-                           {name: opts.runtime for name, opts in scenario.hosts.items()})
+                           {name: opts.runtime for name, opts in scenario.hosts.items()}, family)
     judged = dataclasses.replace(judged, unhealed=tuple(unhealed))
     lap("verdict")
     agent_logs = {name: [line for log in logs for line in log] for name, logs in steps.logs.items()}

@@ -23,10 +23,10 @@ def matches(expected, observed):
     return any(observed == e or (e == SUCCESS and is_success(observed)) for e in expected)
 
 
-def judge_steps(scenario, kernel, run, runtimes):
+def judge_steps(scenario, kernel, run, runtimes, family):
     verdicts = []
     for step in scenario.steps:
-        expect = step.expect.for_cell(kernel, runtimes, step.host)
+        expect = step.expect.for_cell(kernel, runtimes, step.host, family)
         seen = run.observation(step.number)
         observed = seen.outcome if seen else "not run"
         verdicts.append(StepVerdict(
@@ -63,7 +63,8 @@ def judge_rule(rule, scenario, run):
         if (rule.src is None or s.src == run.addresses[rule.src])
         and (rule.dst is None or s.dst == run.addresses[rule.dst])
         and all(flag in s.flags for flag in rule.flags)
-        and (s.icmp == rule.icmp if rule.icmp else s.arp == rule.arp if rule.arp else s.tcp)
+        and (s.icmp == rule.icmp if rule.icmp else s.arp == rule.arp if rule.arp else s.nd == rule.nd if rule.nd
+             else s.tcp)
         and (rule.retransmission is None or s.retransmission == rule.retransmission)
         and (rule.data is None or (s.length > 0) == rule.data)
         and (ends is None or on_connection(s, ends))
@@ -86,12 +87,12 @@ def rule_connection(rule, run):
     return next(filter(None, (run.connection(rule.sock, host) for host in hosts)), None)
 
 
-def judge(scenario, kernel, observations, captures, addresses, runtimes=None):
-    """captures: {host: [Segment]}; addresses: {host: ip}; runtimes: {host: runtime name}."""
+def judge(scenario, kernel, observations, captures, addresses, runtimes=None, family="4"):
+    """captures: {host: [Segment]}; addresses: {host: ip}; runtimes: {host: runtime name}; family "4" or "6"."""
     runtimes = runtimes or {}
     run = RunRecord.of(observations, captures, addresses, {s.number: s.host for s in scenario.steps})
     return Verdict(
-        steps=judge_steps(scenario, kernel, run, runtimes),
-        rules=tuple(judge_rule(r.for_cell(kernel, runtimes), scenario, run) for r in scenario.packets),
+        steps=judge_steps(scenario, kernel, run, runtimes, family),
+        rules=tuple(judge_rule(r.for_cell(kernel, runtimes, family), scenario, run) for r in scenario.packets),
         evidence=tuple(explain(scenario, run)),
     )

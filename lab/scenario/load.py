@@ -27,8 +27,8 @@ from lab.errors import ScenarioError
 from lab.scenario import messages, schema
 from lab.scenario.calls import CALLS, WAITS
 from lab.scenario.kinds import FAMILIES, OUTCOME_KEYS, UNOWNED, Kinds
-from lab.scenario.model import (Expect, HostOptions, KernelCount, KernelExpect, RuntimeCount, RuntimeExpect,
-                                Scenario, Step, WireRule)
+from lab.scenario.model import (Expect, FamilyExpect, FamilyRule, HostOptions, KernelCount, KernelExpect,
+                                RuntimeCount, RuntimeExpect, Scenario, Step, WireRule)
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 KINDS = Kinds(CALLS + WAITS + faults.KINDS)  # every step kind, each declared once
@@ -150,7 +150,8 @@ class Loader:
         kernels = tuple(KernelExpect(k["range"], outcomes(k["expect"]), k["why"]) for k in raw.get("kernels", []))
         runtimes = tuple(RuntimeExpect(r["runtime"], outcomes(r.get("expect", [])), r["why"], r.get("words"),
                                        r.get("host")) for r in raw.get("runtimes", []))
-        return Expect(outcomes(raw["expect"]), raw.get("why", ""), kernels, runtimes)
+        families = tuple(FamilyExpect(str(f["family"]), outcomes(f["expect"]), f["why"]) for f in raw.get("families", []))
+        return Expect(outcomes(raw["expect"]), raw.get("why", ""), kernels, runtimes, families)
 
     def step(self, i, raw, hosts):
         """A step the schema took; what is left to check is that the hosts it names exist."""
@@ -188,12 +189,21 @@ class Loader:
                                                    f"(hosts: {', '.join(hosts)})")
             runtimes.append(RuntimeCount(r["runtime"], host, *self.bounds(r, where + ["runtimes", j],
                                                                          f"packet rule {i + 1}"), r["why"]))
+        families = []
+        for j, f in enumerate(raw.get("families", [])):
+            changes = {k: f[k] for k in ("icmp", "arp", "nd") if k in f}
+            if "arp" in raw and "nd" in f:
+                changes["arp"] = None   # neighbour discovery in place of ARP
+            if any(k in f for k in ("count", "min", "max")):
+                changes["min"], changes["max"] = self.bounds(f, where + ["families", j], f"packet rule {i + 1}")
+            families.append(FamilyRule(str(f["family"]), changes, f["why"]))
         flags = raw.get("flags", [])
         return WireRule(line=line_of(self.root, where), why=raw["why"], src=raw.get("from"), dst=raw.get("to"),
-                        icmp=raw.get("icmp"), arp=raw.get("arp"), retransmission=raw.get("retransmission"),
+                        icmp=raw.get("icmp"), arp=raw.get("arp"), nd=raw.get("nd"),
+                        retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),
-                        min=low, max=high, kernels=kernels, runtimes=tuple(runtimes))
+                        min=low, max=high, kernels=kernels, runtimes=tuple(runtimes), families=tuple(families))
 
     def bounds(self, raw, where, what):
         """(min, max) from count, or min/max: none means "at least one", a max alone "at most max"."""

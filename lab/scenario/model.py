@@ -56,11 +56,20 @@ class RuntimeExpect:
 
 
 @dataclass(frozen=True)
+class FamilyExpect:
+    """What a step sees over this address family where it differs from the other's."""
+    family: str
+    outcomes: tuple
+    why: str
+
+
+@dataclass(frozen=True)
 class Expect:
     outcomes: tuple = (SUCCESS,)
     why: str = ""
     kernels: tuple = ()   # of KernelExpect, first match wins
-    runtimes: tuple = ()  # of RuntimeExpect; a runtime's entry wins over kernels
+    runtimes: tuple = ()  # of RuntimeExpect; a runtime's entry wins over families and kernels
+    families: tuple = ()  # of FamilyExpect; wins over kernels
 
     def for_kernel(self, version):
         for k in self.kernels:
@@ -68,8 +77,8 @@ class Expect:
                 return Expect(outcomes=k.outcomes, why=k.why)
         return self
 
-    def for_cell(self, version, runtimes, host):
-        """What step on `host` expects of this kernel and the hosts' runtimes ({host: runtime}).
+    def for_cell(self, version, runtimes, host, family="4"):
+        """What step on `host` expects of this kernel, the hosts' runtimes ({host: runtime}) and family.
 
         >>> e = Expect(("ECONNRESET",), runtimes=(RuntimeExpect("java-nio", (), "no errno", words="boom"),))
         >>> e.for_cell((6, 18, 0), {"a": "java-nio"}, "a").outcomes, e.for_cell((6, 18, 0), {"a": "c"}, "a").outcomes
@@ -78,6 +87,9 @@ class Expect:
         for r in self.runtimes:
             if runtimes.get(r.host or host) == r.runtime:
                 return Expect(outcomes=(r.words,) if r.words else r.outcomes, why=r.why)
+        for f in self.families:
+            if f.family == family:
+                return Expect(outcomes=f.outcomes, why=f.why)
         return self.for_kernel(version)
 
 
@@ -132,6 +144,15 @@ class RuntimeCount:
 
 
 @dataclass(frozen=True)
+class FamilyRule:
+    """The rule as it reads over this address family: the fields that differ (a count, the ICMP
+    kind, nd in place of arp) and why."""
+    family: str
+    changes: dict
+    why: str
+
+
+@dataclass(frozen=True)
 class WireRule:
     line: int
     why: str
@@ -143,17 +164,27 @@ class WireRule:
     data: bool | None = None   # with payload (True) or without (False)
     icmp: str | None = None    # an ICMP destination-unreachable of this kind
     arp: str | None = None     # an ARP request or reply
+    nd: str | None = None      # an IPv6 neighbour solicitation or advertisement
     retransmission: bool | None = None
     min: int = 0
     max: int | None = None
     kernels: tuple = ()        # of KernelCount, first match wins
-    runtimes: tuple = ()       # of RuntimeCount: a host's runtime that changes the count; wins over kernels
+    runtimes: tuple = ()       # of RuntimeCount: a host's runtime that changes the count; wins over the rest
+    families: tuple = ()       # of FamilyRule; wins over kernels
 
-    def for_cell(self, version, runtimes):
-        """This rule as it reads for a kernel and the hosts' runtimes ({host: runtime})."""
+    def for_cell(self, version, runtimes, family="4"):
+        """This rule as it reads for a kernel, the hosts' runtimes ({host: runtime}) and a family.
+
+        >>> rule = WireRule(1, "ARP", arp="request", families=(FamilyRule("6", {"arp": None, "nd": "solicitation"}, "ND"),))
+        >>> rule.for_cell((6, 18, 0), {}, "6").text, rule.for_cell((6, 18, 0), {}, "4").text
+        ('ND solicitation *→*', 'ARP request *→*')
+        """
         for r in self.runtimes:
             if runtimes.get(r.host) == r.runtime:
-                return replace(self, min=r.min, max=r.max, why=r.why, kernels=(), runtimes=())
+                return replace(self, min=r.min, max=r.max, why=r.why, kernels=(), runtimes=(), families=())
+        for f in self.families:
+            if f.family == family:
+                return replace(self, **f.changes, why=f.why, kernels=(), runtimes=(), families=())
         return self.for_kernel(version)
 
     def for_kernel(self, version):
@@ -170,7 +201,8 @@ class WireRule:
 
     @property
     def text(self):
-        parts = [f"ICMP {self.icmp}" if self.icmp else f"ARP {self.arp}" if self.arp else "+".join(self.flags) or "any"]
+        parts = [f"ICMP {self.icmp}" if self.icmp else f"ARP {self.arp}" if self.arp else f"ND {self.nd}" if self.nd
+                 else "+".join(self.flags) or "any"]
         if self.retransmission is not None:
             parts[0] += " retransmitted" if self.retransmission else " first sent"
         parts += [f"{self.src or '*'}→{self.dst or '*'}"]

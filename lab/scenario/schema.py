@@ -17,14 +17,14 @@ import json
 import sys
 from pathlib import Path
 
+from lab.packets import ICMP6_NAMES, ICMP_NAMES
 from lab.runtimes import NAMES as RUNTIME_NAMES
 from lab.scenario.calls import OUTCOME_NAMES, OUTCOME_WORDS
 from lab.scenario.kinds import COMMON, FAMILIES, OUTCOME_KEYS
 
 PATH = Path(__file__).with_name("schema.json")
 FLAGS = ["SYN", "ACK", "FIN", "RST", "PSH"]
-ICMP = ["net-unreachable", "host-unreachable", "port-unreachable", "host-prohibited", "net-prohibited",
-        "admin-prohibited"]
+ICMP = [*ICMP_NAMES.values(), *ICMP6_NAMES.values()]   # IPv6's are named icmp6-...
 RANGE = r"\s*(>=|<=|==|>|<)\s*[0-9]+(\.[0-9]+){0,2}\s*"
 COUNT = {"type": "integer", "minimum": 0}
 WHY = {"type": "string", "minLength": 1}
@@ -44,6 +44,9 @@ HOST_OPTIONS = {
 RUNTIME_WHY = {**WHY, "description": "Why this runtime differs: its source (file and function) and the range "
                                      "measured over >= 10 runs."}
 
+FAMILY_WHY = {**WHY, "description": "Why this family differs: the kernel function that maps it (net/ipv6/... "
+                                    "and its IPv4 counterpart) and the range measured over >= 10 runs."}
+
 STEP_KEYS = {  # what every step may have, beside its kind and that kind's arguments
     "host": {"type": "string", "description": "The host this step happens on."},
     "id": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$",
@@ -56,6 +59,11 @@ STEP_KEYS = {  # what every step may have, beside its kind and that kind's argum
                 "items": {"type": "object", "additionalProperties": False, "required": ["range", "expect", "why"],
                           "properties": {"range": {"$ref": "#/$defs/range"}, "expect": {"$ref": "#/$defs/outcomes"},
                                          "why": {"type": "string"}}}},
+    "families": {"type": "array", "description": "What the step sees over one address family where it differs "
+                 "from the other (wins over kernels).",
+                 "items": {"type": "object", "additionalProperties": False, "required": ["family", "expect", "why"],
+                           "properties": {"family": {"enum": [4, 6]}, "expect": {"$ref": "#/$defs/outcomes"},
+                                          "why": FAMILY_WHY}}},
     "runtimes": {"type": "array", "description": "What a runtime's program sees where it differs from the kernel's "
                  "outcome: another outcome (expect), or the exact words of a failure it gives no errno for.",
                  "items": {"type": "object", "additionalProperties": False, "required": ["runtime", "why"],
@@ -78,7 +86,9 @@ RULE = {
         "data": {"type": "boolean"},
         "count": COUNT, "min": COUNT, "max": COUNT,
         "why": {**WHY, "description": "What this packet proves."},
-        "icmp": {"enum": ICMP, "description": "An ICMP destination-unreachable of this kind."},
+        "icmp": {"enum": ICMP, "description": "An ICMP (IPv4) or ICMPv6 (icmp6-...) error of this kind."},
+        "nd": {"enum": ["solicitation", "advertisement"], "description": "An IPv6 neighbour solicitation or "
+               "advertisement (from: the asking host, to: the one asked for) instead of TCP."},
         "retransmission": {"type": "boolean", "description": "Only segments that repeat sequence space already sent."},
         "arp": {"enum": ["request", "reply"], "description": "An ARP request or reply (from/to are the asking "
                                                              "and asked hosts) instead of TCP."},
@@ -88,6 +98,14 @@ RULE = {
                                              "max": COUNT, "why": {**WHY, "description": (
                                                  "What the packets prove on these kernels, and the kernel change "
                                                  "behind the difference.")}}}},
+        "families": {"type": "array", "description": "The rule over one address family where it differs from the "
+                     "other: a count, the ICMP kind, nd in place of arp (wins over kernels).",
+                     "items": {"type": "object", "additionalProperties": False, "required": ["family", "why"],
+                               "properties": {"family": {"enum": [4, 6]}, "count": COUNT, "min": COUNT, "max": COUNT,
+                                              "icmp": {"enum": ICMP},
+                                              "arp": {"enum": ["request", "reply"]},
+                                              "nd": {"enum": ["solicitation", "advertisement"]},
+                                              "why": FAMILY_WHY}}},
         "runtimes": {"type": "array", "description": "Counts that differ when a host runs another runtime; the "
                      "first entry whose host runs its runtime wins (over kernels).",
                      "items": {"type": "object", "additionalProperties": False, "required": ["runtime", "why"],
