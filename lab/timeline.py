@@ -28,7 +28,7 @@ class Row:
     step: int | None = None
     passed: bool | None = None
     flags: tuple = ()
-    noise: bool = False       # ARP: hidden unless all packets are asked for
+    noise: bool = False       # ARP, IPv6 ND: hidden unless all packets are asked for
     explains: tuple = field(default_factory=tuple)   # steps whose outcome this packet explains
 
 
@@ -44,8 +44,8 @@ def packet_rows(record, explained_by):
             if key in seen:
                 continue
             seen.add(key)
-            rows.append(Row(ts=p.ts, kind="packet", text=p.summary.split(" ", 3)[-1] if not p.arp else p.summary,
-                            src=src, dst=dst, flags=p.flags, noise=bool(p.arp),
+            rows.append(Row(ts=p.ts, kind="packet", text=p.summary if p.neighbour else p.summary.split(" ", 3)[-1],
+                            src=src, dst=dst, flags=p.flags, noise=p.neighbour,
                             explains=tuple(explained_by.get(p.summary, ()))))
     return rows
 

@@ -60,6 +60,22 @@ def text(record, include_noise=False):
 ROW, COL, TOP, LEFT = 26, 230, 70, 90
 
 
+CHAR = 7.2  # px a character of the ladder's 12px monospace text takes
+
+
+def arrow_label(row, span):
+    """The words over a packet's arrow, to fit between its two host lines `span` px apart (the
+    whole text is the arrow's title): its flags; else its text up to " (", or the first two words
+    ("ARP request", "ND solicitation", "ICMP admin-prohibited": an IPv6 address is long), or the
+    ICMP name alone."""
+    if row.flags:
+        return " ".join(row.flags)
+    words = row.text.split(" (")[0].split(" ")
+    fits = [label for label in (" ".join(words), " ".join(words[:2]), words[1] if len(words) > 1 else "")
+            if len(label) * CHAR <= span]
+    return fits[0] if fits else " ".join(words[:2])
+
+
 def short(text):
     """ "connect sock=a to=server port=7000 → ok" -> "connect a server 7000 → ok" """
     return re.sub(r"\b\w+=", "", text)
@@ -87,11 +103,11 @@ def svg(record, include_noise=False):
         y = TOP + ROW * i
         out.append(tag("text", f"{(r.ts - t0) * 1000:.1f} ms", x=8, y=y + 4, fill="#777"))
         if r.kind == "packet" and r.src in x and r.dst in x:
-            kind = "icmp" if r.text.startswith(("ICMP", "ARP")) or "ICMP" in r.text else \
+            kind = "icmp" if r.text.startswith(("ICMP", "ARP", "ND ")) or "ICMP" in r.text else \
                 "rst" if "RST" in r.flags else "fin" if "FIN" in r.flags else ""
             out.append(tag("g", tag("title", r.text),
                            void("line", x1=x[r.src], y1=y, x2=x[r.dst], y2=y, marker_end="url(#head)"),
-                           tag("text", " ".join(r.flags) or r.text.split(" (")[0], x=(x[r.src] + x[r.dst]) // 2,
+                           tag("text", arrow_label(r, abs(x[r.src] - x[r.dst])), x=(x[r.src] + x[r.dst]) // 2,
                                y=y - 4, text_anchor="middle"),
                            class_=" ".join(filter(None, ["arrow", kind])), id=f"packet-{i}",
                            data_explains=",".join(map(str, r.explains)) or None))
@@ -128,9 +144,9 @@ def page(record, include_noise=False):
         tag("pre", record.story, class_="story"),
         tag("table", tag("tr", *(tag("th", h) for h in ("#", "host", "call", "expected", "observed", ""))), "\n",
             join(verdict_row(s) for s in record.verdict.steps)),
-        tag("p", "All packets, ARP included." if include_noise else join(
-            ["ARP is left out (", tag("code", "lab report --all"), " draws it)."], ""),
-            " Red: RST; purple: FIN; dashed orange: ICMP; yellow bands: a fault in force; "
+        tag("p", "All packets, ARP and IPv6 neighbour discovery included." if include_noise else join(
+            ["ARP and IPv6 neighbour discovery are left out (", tag("code", "lab report --all"), " draws them)."], ""),
+            " Red: RST; purple: FIN; dashed orange: ICMP, ICMPv6; yellow bands: a fault in force; "
             "dashed green: the packet that explains a call's result.", class_="summary"),
         svg(record, include_noise))
 
