@@ -10,7 +10,8 @@
 #   make test                        unit and integration tests, then the catalogue
 #   make unit                        the tests that need no Docker, root, qemu or toolchain (seconds)
 #   make matrix KERNELS="5.10 6.1"   the catalogue on Debian kernels booted in qemu, one compare page
-#        (RUNTIME=c or RUNTIMES="python c go": the guests' hosts in those runtimes; c and go only)
+#        (RUNTIME=c or RUNTIMES="python c go": the guests' hosts in those runtimes; c and go only;
+#         FAMILY=6 or both: over IPv6 too)
 #   make nightly                     the catalogue on this host (Docker; netns in the five other runtimes)
 #                                    and on KERNELS, compared
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
@@ -96,7 +97,7 @@ qemu:
 	@command -v qemu-system-x86_64 >/dev/null && command -v depmod >/dev/null || { $(SUDO) apt-get update -qq && $(APT) qemu-system-x86 kmod >/dev/null; }
 
 matrix: $(STAMP) mmdebstrap qemu $(NEEDS_RUNTIMES)
-	$(RUN_LAB) matrix $(KERNELS) $(foreach r,$(RUNTIMES) $(filter-out python,$(RUNTIME)),--runtime $(r))
+	$(RUN_LAB) matrix $(KERNELS) $(foreach r,$(RUNTIMES) $(filter-out python,$(RUNTIME)),--runtime $(r)) --family $(FAMILY)
 
 # Both halves run whatever the first gives; the exit status is the worse of the two.
 nightly: setup tools qemu runtimes

@@ -12,7 +12,7 @@
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
     lab compare PATH...      outcomes by kernel (and runtime, machine) from result files; exit 1 if any disagrees
     lab words [--grep TEXT]  each runtime's words per outcome, from runs (those with TEXT, and where)
-    lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared (--runtime: c, go)
+    lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared (--runtime: c, go; --family)
     lab images               build the images (only what is missing)
     lab clean [--all]        remove what killed runs left behind (--all: running ones too)
 
@@ -138,11 +138,13 @@ def cmd_words(args, console):
 
 def cmd_matrix(args, console):
     from lab import matrix
+    from lab.cell import families
     from lab.reports import terminal
     [loader.path_for(name) for name in args.names or ()]  # an unknown name fails here, not after a boot
     with progress(console, "kernel matrix") as status:
         done, table, seconds = matrix.run(args.kernels, args.names or (), args.out, args.also, args.runtime or (),
-                                          say=lambda msg: status.update(escape(msg)))
+                                          say=lambda msg: status.update(escape(msg)),
+                                          families=() if args.family == "4" else families(args.family))
     terminal.show_compare(table, console, everything=args.all)
     terminal.show_kernel_runs(done, console)
     console.print(f"{len(done)} kernels in {seconds // 60:.0f} min {seconds % 60:.0f} s")
@@ -253,6 +255,8 @@ def parser():
                         help="more result files or run folders for the compare (e.g. this host's runs)")
     matrix.add_argument("--all", action="store_true", help="print every row, not only those that differ or fail")
     matrix.add_argument("--runtime", action="append", choices=RUNTIMES, help="the guests' runtime (repeatable)")
+    matrix.add_argument("--family", choices=("4", "6", "both"), default="4",
+                        help="the guests' hosts' address family: IPv4 (default), IPv6, or each")
     matrix.set_defaults(fn=cmd_matrix)
     sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)
     clean = sub.add_parser("clean", help="remove what killed runs left")

@@ -7,7 +7,8 @@ guest; namespaces need only the guest's own kernel, which is the point),
 and every run directory (result.json, pcaps, agent logs, report.html)
 and the guest's JUnit XML come back under `<out>/<kernel release>/`.
 With runtimes (`--runtime c`, repeatable), the guest runs the catalogue
-in each (`--lab-runtime`); c's and go's agents are static binaries, built here
+in each (`--lab-runtime`), and with `--family 6` (or both) over IPv6 too
+(`--lab-family`); c's and go's agents are static binaries, built here
 (`lab.runtimes`) and put in the guest's cache. The guest has no JRE and no
 nodejs: asking for java or node, or naming a scenario whose hosts need them,
 fails before a boot.
@@ -59,16 +60,17 @@ def attempt(request, *args):
                          str(exc))
 
 
-def guest_command(names, runtime_names=()):
+def guest_command(names, runtime_names=(), families=()):
     """pytest over the catalogue (or the named scenarios) on the netns backend, inside the guest.
 
-    >>> guest_command(["crash-reset"], ["python", "c"])[-5:]
-    ['--lab-runtime', 'python', '--lab-runtime', 'c', 'scenarios/crash-reset.yaml']
+    >>> guest_command(["crash-reset"], ["python", "c"], ["4", "6"])[-9:]
+    ['--lab-runtime', 'python', '--lab-runtime', 'c', '--lab-family', '4', '--lab-family', '6', 'scenarios/crash-reset.yaml']
     """
     paths = [f"scenarios/{n}.yaml" for n in names] if names else ["scenarios/"]
     return ["python3", "-m", "pytest", "-p", "lab.pytest_plugin", "-p", "no:cacheprovider", "-q",
             "--lab-backend", "netns", "--lab-out", "runs", "--junitxml", "runs/junit.xml",
-            *(x for r in runtime_names for x in ("--lab-runtime", r)), *paths]
+            *(x for r in runtime_names for x in ("--lab-runtime", r)),
+            *(x for f in families for x in ("--lab-family", f)), *paths]
 
 
 def guest_agents(names, runtime_names=()):
@@ -95,13 +97,14 @@ def guest_agents(names, runtime_names=()):
     return [runtimes.build(name) for name in sorted(wanted) if name != runtimes.DEFAULT]
 
 
-def run_kernel(request, names, out, say, runtime_names=(), agents=()):
+def run_kernel(request, names, out, say, runtime_names=(), agents=(), families=()):
     kernel = kernels.fetch(request, say)
     dest = out / kernel.release
     shutil.rmtree(dest, ignore_errors=True)  # an earlier matrix's runs of this kernel: not this one's
     in_runtimes = f" in {', '.join(runtime_names)}" if runtime_names else ""
+    in_runtimes += f" over IPv{' and IPv'.join(families)}" if families else ""
     say(f"{kernel.release}: booting, then the catalogue{in_runtimes}")
-    result = vm.run(kernel, guest_command(names, runtime_names), dest=dest, timeout=VM_TIMEOUT, say=say,
+    result = vm.run(kernel, guest_command(names, runtime_names, families), dest=dest, timeout=VM_TIMEOUT, say=say,
                     agents=agents)
     if result.collected is None:
         tail = "\n".join(result.console.strip().splitlines()[-15:])
@@ -121,14 +124,14 @@ def verdicts(directory):
     return counts
 
 
-def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), say=lambda msg: None):
-    """Run every kernel (the catalogue in each of `runtime_names`, default python), then compare; return
-    (the KernelRuns, the compare Matrix, seconds taken)."""
+def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), say=lambda msg: None, families=()):
+    """Run every kernel (the catalogue in each of `runtime_names`, default python, over each of
+    `families`, default IPv4), then compare; return (the KernelRuns, the compare Matrix, seconds taken)."""
     runtime_names = list(dict.fromkeys(runtime_names))
     agents = guest_agents(names, runtime_names)  # before any fetch: a runtime the guest lacks fails here
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    done = [attempt(request, names, out, say, runtime_names, agents) for request in requests]
+    done = [attempt(request, names, out, say, runtime_names, agents, families) for request in requests]
     ran = [Path(k.directory) for k in done if k.directory]
     if not ran and not also:
         raise SetupError("no kernel could run: " + "; ".join(f"{k.request}: {k.error}" for k in done))
@@ -138,6 +141,7 @@ def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), 
     seconds = time.monotonic() - started
     (out / "matrix.json").write_text(json.dumps({
         "runtimes": runtime_names or [runtimes.DEFAULT],
+        "families": list(families) or ["4"],
         "kernels": [asdict(k) for k in done],
         "total_seconds": round(seconds, 1),
     }, indent=2) + "\n")

@@ -164,7 +164,7 @@ class Steps:
                 args["want"] = [state] if isinstance(state, str) else state
             event = self.agents[step.host].call(step.wait, args, step.timeout)
             if "skipped" in event:  # the runtime has no TCP_INFO or SIOCOUTQ: the lab reads the kernel's table
-                others = {tuple(local) for (host, sock), (local, _) in self.ends.items()
+                others = {socket_table.ends_of(*local) for (host, sock), (local, _) in self.ends.items()
                           if host == step.host and sock != args["sock"] and local}
                 event = socket_table.wait(self.hosts[step.host], step.wait, self.ends.get((step.host, args["sock"])),
                                           args.get("want", ()), step.timeout, others)

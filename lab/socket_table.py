@@ -23,6 +23,7 @@ is the one to its peer whose local end no other socket of the host has.
 
 import time
 
+from lab.record import canonical
 from lab.scenario.calls import TCP_STATES
 
 SS_STATES = {"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECV", "FIN-WAIT-1": "FIN_WAIT1",
@@ -34,7 +35,12 @@ POLL = 0.02  # seconds between looks, as the agents poll TCP_INFO
 def endpoint(text):
     """ "[::ffff:10.0.0.1]:7000" -> ("10.0.0.1", 7000); a listener's "*" port -> None."""
     address, _, port = text.rpartition(":")
-    return address.strip("[]").removeprefix("::ffff:"), int(port) if port.isdigit() else None
+    return canonical(address.strip("[]")), int(port) if port.isdigit() else None
+
+
+def ends_of(address, port):
+    """An agent's [address, port] as ss writes it (Java gives IPv6 addresses in full)."""
+    return canonical(address), port
 
 
 def parse_row(line):
@@ -61,7 +67,7 @@ def wait(host, op, ends, want, timeout, others=()):
     if ends is None:
         return {"op": op, "error": "the lab knows no addresses for this socket (it never connected)"}
     local, peer = ends
-    local = tuple(local) if local else None
+    local = ends_of(*local) if local else None
     clock = time.time()
     deadline = time.monotonic() + timeout
     start = {"real": clock, "mono": time.monotonic()}
@@ -69,7 +75,7 @@ def wait(host, op, ends, want, timeout, others=()):
     if unknown:
         return {"op": op, "error": f"no TCP state {', '.join(sorted(unknown))}"}
     while True:
-        state, send_q = look(host, local, tuple(peer), others)
+        state, send_q = look(host, local, ends_of(*peer), others)
         done = state in want if op == "state" else send_q == 0
         if done or time.monotonic() > deadline:
             end = {"real": time.time(), "mono": time.monotonic()}
