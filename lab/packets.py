@@ -7,7 +7,10 @@ no ICMP. Everything else is noise to the evidence and is dropped here: the
 bridge's own address (which sends IGMP), and IPv6 traffic from or to a
 multicast or link-local address (MLD reports, router solicitations and
 advertisements): no lab host has such an address. A neighbour solicitation
-goes to a solicited-node multicast address, so it is kept by its *target*.
+goes to a solicited-node multicast address, so it is kept by its *target*;
+and a neighbour unreachability probe (and its answer) is sent from (to) a
+link-local address: the asker is then known by its Ethernet address, as the
+lab address that Ethernet address sent IPv6 from in the same capture.
 
 Addresses are canonical text (socket.inet_ntop, the same as
 str(ipaddress.IPv6Address)): "fd7a:b0f1:9e2d:ffff::1", and `addresses` is
@@ -152,16 +155,37 @@ def icmp6_segment(ts, src, dst, icmp):
                    length=0, icmp=name, mtu=mtu)
 
 
-def nd_segment(ts, ip6, addresses):
+def link_addresses(pcap, addresses):
+    """{Ethernet address: the lab IPv6 address it first sent from}: who a link-local address is."""
+    macs = {}
+    for _, frame in dpkt.pcap.Reader(io.BytesIO(pcap)):
+        eth = dpkt.ethernet.Ethernet(frame)
+        if isinstance(eth.data, dpkt.ip6.IP6):
+            src = socket.inet_ntop(socket.AF_INET6, eth.data.src)
+            if src in addresses:
+                macs.setdefault(eth.src, src)
+    return macs
+
+
+def asker(raw, mac, macs):
+    """The address an ND packet was sent from or to; a link-local one as the lab address of its MAC."""
+    address = socket.inet_ntop(socket.AF_INET6, raw)
+    return macs.get(mac, address) if raw[:2] == b"\xfe\x80" else address
+
+
+def nd_segment(ts, eth, addresses, macs):
     """A neighbour solicitation or advertisement between lab hosts, or None. Both carry the target
     address after 4 bytes of flags: a solicitation asks for it, an advertisement answers for it."""
+    ip6 = eth.data
     icmp, kind = ip6.data, ND_KINDS[ip6.data.type]
     body = bytes(icmp.data)
     if len(body) < 20:
         return None
     target = socket.inet_ntop(socket.AF_INET6, body[4:20])
-    asker, other = socket.inet_ntop(socket.AF_INET6, ip6.src), socket.inet_ntop(socket.AF_INET6, ip6.dst)
-    src, dst = (asker, target) if kind == "solicitation" else (target, other)
+    if kind == "solicitation":
+        src, dst = asker(ip6.src, eth.src, macs), target
+    else:
+        src, dst = target, asker(ip6.dst, eth.dst, macs)
     if src not in addresses or dst not in addresses:
         return None
     return Segment(ts=ts, src=src, dst=dst, sport=0, dport=0, flags=(), seq=0, ack=0, length=0, nd=kind)
@@ -203,10 +227,11 @@ class Hops:
         return older
 
 
-def ipv6_segment(ts, ip6, addresses, flows, hops):
+def ipv6_segment(ts, eth, addresses, flows, hops, macs):
     """The Segment of one IPv6 packet, or None for noise and a router's second copy."""
+    ip6 = eth.data
     if isinstance(ip6.data, dpkt.icmp6.ICMP6) and ip6.data.type in ND_KINDS:
-        return nd_segment(ts, ip6, addresses)
+        return nd_segment(ts, eth, addresses, macs)
     # no IP id in IPv6: the header past the hop limit (the addresses) and the payload's start
     if hops.seen((6, ip6.nxt, ip6.src, ip6.dst, bytes(ip6.data)[:40]), ip6.hlim):
         return None
@@ -230,12 +255,14 @@ def parse(pcap, addresses):
     """Segments in a pcap whose both ends are in `addresses`, in capture order."""
     addresses = {canonical(a) for a in addresses}
     segments = []
-    flows, hops = Flows(), Hops()
+    flows, hops, macs = Flows(), Hops(), None
     reader = dpkt.pcap.Reader(io.BytesIO(pcap))
     for ts, frame in reader:
-        ip = dpkt.ethernet.Ethernet(frame).data
+        eth = dpkt.ethernet.Ethernet(frame)
+        ip = eth.data
         if isinstance(ip, dpkt.ip6.IP6):
-            segment = ipv6_segment(float(ts), ip, addresses, flows, hops)
+            macs = link_addresses(pcap, addresses) if macs is None else macs  # only a capture with IPv6
+            segment = ipv6_segment(float(ts), eth, addresses, flows, hops, macs)
             if segment is not None:
                 segments.append(segment)
             continue

@@ -119,17 +119,19 @@ def solicited_node(address):
     return socket.inet_ntop(socket.AF_INET6, v6("ff02::1:ff00:0")[:13] + low), b"\x33\x33\xff" + low
 
 
-def ns_frame(src, target, dst=None):
-    """A neighbour solicitation from src for target, to target's solicited-node address (dst: unicast)."""
-    group, mac = solicited_node(target)
-    body = struct.pack(">BBHI", 135, 0, 0, 0) + v6(target) + b"\x01\x01" + MAC_A  # source link-layer address
-    return ethernet(ip6_packet(src, dst or group, dpkt.ip.IP_PROTO_ICMP6, body, hlim=255), dst=MAC_B if dst else mac)
+def ns_frame(src, target, dst=None, mac=MAC_A):
+    """A neighbour solicitation from src (at Ethernet address `mac`) for target, to target's
+    solicited-node address (dst: unicast, as a neighbour unreachability probe)."""
+    group, group_mac = solicited_node(target)
+    body = struct.pack(">BBHI", 135, 0, 0, 0) + v6(target) + b"\x01\x01" + mac  # source link-layer address
+    return ethernet(ip6_packet(src, dst or group, dpkt.ip.IP_PROTO_ICMP6, body, hlim=255), src=mac,
+                    dst=MAC_B if dst else group_mac)
 
 
-def na_frame(target, dst):
-    """A solicited neighbour advertisement: target answers dst that target is at MAC_B."""
+def na_frame(target, dst, to=MAC_A):
+    """A solicited neighbour advertisement: target answers dst (at Ethernet address `to`) that target is at MAC_B."""
     body = struct.pack(">BBHI", 136, 0, 0, 0x60000000) + v6(target) + b"\x02\x01" + MAC_B  # solicited, override
-    return ethernet(ip6_packet(target, dst, dpkt.ip.IP_PROTO_ICMP6, body, hlim=255), src=MAC_B, dst=MAC_A)
+    return ethernet(ip6_packet(target, dst, dpkt.ip.IP_PROTO_ICMP6, body, hlim=255), src=MAC_B, dst=to)
 
 
 def mld_frame(src="fe80::42:aff:fe00:2"):

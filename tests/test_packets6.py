@@ -1,16 +1,20 @@
 """packets.parse on IPv6 pcaps built in memory: TCP, ICMPv6 errors quoting a segment, neighbour
 discovery as address resolution, the router's second copy by hop limit, and the noise dropped."""
 
+from pathlib import Path
+
 import pytest
 
-from lab import packets
+from lab import evidence, packets
+from lab.record import Connection
 from lab.record import segment as recorded_segment
-from pcaps import (Frame, Pkt, build, icmp6_frame, ip6_packet, mld_frame, na_frame, ns_frame, rs_frame,
+from pcaps import (MAC_A, Frame, Pkt, build, icmp6_frame, ip6_packet, mld_frame, na_frame, ns_frame, rs_frame,
                    tcp_frame, tcp_segment)
 
 SERVER, CLIENT, STRANGER = "fd7a:b0f1:9e2d:ffff::2", "fd7a:b0f1:9e2d:ffff::3", "fd7a:b0f1:9e2d:ffff::9"
 ADDRESSES = {SERVER, CLIENT}
 SYN = Pkt(1.0, CLIENT, SERVER, 40000, 7000, ("SYN",), seq=123456)
+OTHER_MAC = b"\x02\x42\x0a\x00\x00\x09"
 
 
 def parse(*items, addresses=ADDRESSES, snaplen=65535):
@@ -114,10 +118,21 @@ def test_a_unicast_solicitation_checking_a_neighbour_is_kept_too():
     assert (s.nd, s.src, s.dst) == ("solicitation", CLIENT, SERVER)
 
 
+def test_a_neighbour_probe_from_a_link_local_address_is_known_by_its_ethernet_address():
+    """Linux probes a neighbour it has a connection to (NUD) from its link-local address, and the
+    answer goes back there: the MAC that sent CLIENT's segments says it was CLIENT."""
+    probe, answer, _ = parse(Frame(0.5, ns_frame("fe80::42:aff:fe00:3", SERVER, dst=SERVER)),
+                             Frame(0.6, na_frame(SERVER, "fe80::42:aff:fe00:3", to=MAC_A)), SYN)
+    assert (probe.nd, probe.src, probe.dst) == ("solicitation", CLIENT, SERVER)
+    assert (answer.nd, answer.src, answer.dst) == ("advertisement", SERVER, CLIENT)
+    (unknown,) = parse(Frame(0.5, ns_frame("fe80::42:aff:fe00:3", SERVER, mac=OTHER_MAC)), SYN)
+    assert unknown.tcp
+
+
 def test_noise_is_dropped_and_order_kept():
     segments = parse(
         Frame(0.1, mld_frame()), Frame(0.2, rs_frame()),
-        Frame(0.3, ns_frame("fe80::42:aff:fe00:3", SERVER)),            # from a link-local address
+        Frame(0.3, ns_frame("fe80::42:aff:fe00:9", SERVER, mac=OTHER_MAC)),  # link-local, of no lab host
         Frame(0.4, ns_frame(CLIENT, STRANGER)),                         # for no lab host
         Frame(0.5, na_frame(SERVER, "ff02::1")),                        # unsolicited, to all nodes
         Pkt(1.0, CLIENT, SERVER, 40000, 7000, ("SYN",)),
@@ -137,3 +152,40 @@ def test_ipv4_and_ipv6_in_one_capture():
 def test_addresses_are_compared_in_canonical_form():
     (s,) = parse(SYN, addresses={"FD7A:B0F1:9E2D:FFFF:0:0:0:3", "fd7a:b0f1:9e2d:ffff:0000::2"})
     assert (s.src, s.dst) == (CLIENT, SERVER)
+
+
+# ---- a real capture: Linux 6.18's own IPv6, ICMPv6 and neighbour discovery ----
+# tests/data/ipv6-rejects/client.pcap: 25 frames tcpdump took on the client's veth, between two
+# network namespaces (client fd7a:b0f1:9e2d:ffff::1, server ::2, nodad); the server's ip6tables
+# REJECTed ports 7002-7007 with icmp6-adm-prohibited, -no-route, -addr-unreachable,
+# -port-unreachable, -policy-fail, -reject-route, 7001 had no listener, ::9 was no host. CONNECTS holds
+# what each of the client's connect()s returned there, from its local port.
+
+REAL = Path(__file__).resolve().parent / "data" / "ipv6-rejects" / "client.pcap"
+A, B, NOBODY = "fd7a:b0f1:9e2d:ffff::1", "fd7a:b0f1:9e2d:ffff::2", "fd7a:b0f1:9e2d:ffff::9"
+CONNECTS = [(B, 7001, 44915, "ECONNREFUSED"), (B, 7002, 51611, "EACCES"), (B, 7003, 39261, "ENETUNREACH"),
+            (B, 7004, 35825, "EHOSTUNREACH"), (B, 7005, 49535, "ECONNREFUSED"), (B, 7006, 32991, "EACCES"),
+            (B, 7007, 40183, "EACCES"), (NOBODY, 7000, 49741, "EHOSTUNREACH")]
+
+
+def test_a_real_capture_parses_into_icmpv6_rejects_and_neighbour_discovery():
+    segments = packets.parse(REAL.read_bytes(), {A, B, NOBODY})
+    assert packets.count(REAL.read_bytes()) == 25 and len(segments) == 23   # an MLD report and an RS dropped
+    assert [s.icmp for s in segments if s.icmp] == [
+        "icmp6-adm-prohibited", "icmp6-adm-prohibited", "icmp6-no-route", "icmp6-addr-unreachable",
+        "icmp6-port-unreachable", "icmp6-policy-fail", "icmp6-reject-route"]
+    assert all(s.src == B and s.dst == A and (s.dport, s.seq) != (0, 0) for s in segments if s.icmp)
+    assert [(s.nd, s.src, s.dst) for s in segments if s.nd] == [
+        ("solicitation", A, B), ("advertisement", B, A),
+        ("solicitation", B, A), ("advertisement", A, B),     # the server's probe, from its link-local address
+        ("solicitation", A, NOBODY), ("solicitation", A, NOBODY), ("solicitation", A, NOBODY)]
+    assert [s.retransmission for s in segments if s.tcp and s.dport == 7002] == [False, True]
+
+
+@pytest.mark.parametrize("peer, port, local, errno", CONNECTS)
+def test_each_real_connects_errno_is_explained_by_the_real_capture(peer, port, local, errno):
+    segments = packets.parse(REAL.read_bytes(), {A, B, NOBODY})
+    ok, because, found = evidence.explain_one(errno, Connection(1, "client", "s", (A, local), (peer, port)),
+                                              segments, end=float("inf"))
+    assert ok, because
+    assert found[0].nd == "solicitation" if peer == NOBODY else {found[0].sport, found[0].dport} == {port, local}
