@@ -38,6 +38,7 @@ in the `mtu` field; its name stays "icmp6-packet-too-big".
     'fd00::3 > fd00::2 ICMP icmp6-packet-too-big mtu=1280 (for :1 > :2)'
 """
 
+import functools
 import io
 import ipaddress
 import socket
@@ -168,9 +169,10 @@ def link_addresses(pcap, addresses):
 
 
 def asker(raw, mac, macs):
-    """The address an ND packet was sent from or to; a link-local one as the lab address of its MAC."""
+    """The address an ND packet was sent from or to; a link-local one as the lab address of its MAC
+    (macs(): link_addresses, read from the capture only when one is needed)."""
     address = socket.inet_ntop(socket.AF_INET6, raw)
-    return macs.get(mac, address) if raw[:2] == b"\xfe\x80" else address
+    return macs().get(mac, address) if ipaddress.IPv6Address(raw).is_link_local else address
 
 
 def nd_segment(ts, eth, addresses, macs):
@@ -255,13 +257,13 @@ def parse(pcap, addresses):
     """Segments in a pcap whose both ends are in `addresses`, in capture order."""
     addresses = {canonical(a) for a in addresses}
     segments = []
-    flows, hops, macs = Flows(), Hops(), None
+    flows, hops = Flows(), Hops()
+    macs = functools.cache(lambda: link_addresses(pcap, addresses))
     reader = dpkt.pcap.Reader(io.BytesIO(pcap))
     for ts, frame in reader:
         eth = dpkt.ethernet.Ethernet(frame)
         ip = eth.data
         if isinstance(ip, dpkt.ip6.IP6):
-            macs = link_addresses(pcap, addresses) if macs is None else macs  # only a capture with IPv6
             segment = ipv6_segment(float(ts), eth, addresses, flows, hops, macs)
             if segment is not None:
                 segments.append(segment)
