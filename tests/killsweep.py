@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import machine_state  # noqa: E402  (tests/, beside this file)
 from lab.backends import lease  # noqa: E402
 from lab.backends.base import LABEL  # noqa: E402
 from lab.backends.docker import OWNER  # noqa: E402
@@ -98,15 +99,13 @@ def netns_leftovers():
 
 
 def machine_network(live_words):
-    """The machine's links, addresses, routes and firewall, less lines naming a network that
-    exists (live_words() before and after the reading: a live run may make one meanwhile)."""
-    commands = (["ip", "-o", "link"], ["ip", "-o", "addr"], ["ip", "route"], ["iptables-save"])
+    """The machine's network in both families (machine_state.py), less lines naming a network
+    that exists (live_words() before and after the reading: a live run may make one meanwhile)."""
     before = live_words()
-    lines = [line for c in commands for line in subprocess.run(c, capture_output=True, text=True).stdout.splitlines()]
+    lines = machine_state.lines()
     live_words = (*before, *live_words())
     return sorted(re.sub(r"\[\d+:\d+\]|@if\d+|\d+: ", "", line) for line in lines
-                  if not line.startswith("#") and not any(w in line for w in live_words)
-                  and not UNPLUGGED_PAIR.search(line))
+                  if not any(w in line for w in live_words) and not UNPLUGGED_PAIR.search(line))
 
 
 @dataclass

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import machine_state
 from lab.backends import lease
 from lab.backends.netns import NAME, NETNS_DIR, PREFIX
 
@@ -18,11 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine_network():
-    """The machine's own links, addresses, routes and firewall (what a run must not touch), less
-    comments and Docker's own bridges and veths (other containers may come and go meanwhile)."""
-    commands = (["ip", "-o", "link"], ["ip", "-o", "addr"], ["ip", "route"], ["iptables-save"])
-    lines = [line for c in commands for line in subprocess.run(c, capture_output=True, text=True).stdout.splitlines()]
-    return [line for line in lines if not line.startswith("#") and not any(w in line for w in ("br-", "veth"))]
+    """The machine's own network in both families (machine_state.py: what a run must not touch),
+    less Docker's own bridges and veths (other containers may come and go meanwhile)."""
+    return [line for line in machine_state.lines() if not any(w in line for w in ("br-", "veth"))]
 
 
 def namespaces(run_id=None):
@@ -40,9 +39,10 @@ def lab_processes(pattern):
     return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
 
 
-def start_run(tmp_path, name="partition-timeout"):
+def start_run(tmp_path, name="partition-timeout", family="4"):
     """A netns run of a scenario that lasts a few seconds, once its hosts are up."""
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "--backend", "netns", "run", name, "--out", str(tmp_path)],
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "--backend", "netns", "run", name, "--out", str(tmp_path),
+                             "--family", family],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
     while not (run_id := run_of(proc.pid)) or not namespaces(run_id):
@@ -53,15 +53,16 @@ def start_run(tmp_path, name="partition-timeout"):
     return proc
 
 
-def test_sigint_tears_down_and_sigkill_leftovers_are_cleaned(netns_backend, tmp_path):
+@pytest.mark.parametrize("family", ["4", "6"])
+def test_sigint_tears_down_and_sigkill_leftovers_are_cleaned(netns_backend, tmp_path, family):
     before = machine_network()
-    run = start_run(tmp_path)
+    run = start_run(tmp_path, family=family)
     run.send_signal(signal.SIGINT)
     assert run.wait(30) == 130
     assert not namespaces(run.run_id) and run_of(run.pid) is None
 
-    killed = start_run(tmp_path)
-    alive = start_run(tmp_path)
+    killed = start_run(tmp_path, family=family)
+    alive = start_run(tmp_path, family=family)
     killed.send_signal(signal.SIGKILL)
     killed.wait(30)
     mine = namespaces(killed.run_id)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import machine_state
+
 from lab import runner
 from lab.backends.base import LABEL
 from lab.reports import result as result_file
@@ -129,10 +131,11 @@ sys.exit(main(['run', 'connect-refused', '--out', {str(tmp_path)!r}]))
 
 
 def host_network_state(backend):
-    """The host's firewall and routes, without counters, and without the lines of networks
-    that exist now (other runs in flight); a leaked network of ours is caught by its label."""
-    if os.geteuid() != 0 or not shutil.which("iptables-save"):
-        pytest.skip("reading the host firewall needs root and iptables-save")
+    """The host's firewalls, routes and sysctls in both families (machine_state.py), without
+    counters, links and addresses, and without the lines of networks that exist now (other runs
+    in flight); a leaked network of ours is caught by its label."""
+    if os.geteuid() != 0 or not shutil.which("iptables-save") or not shutil.which("ip6tables-save"):
+        pytest.skip("reading the host firewall needs root, iptables-save and ip6tables-save")
     alive = set()
     for net in backend.client.api.networks():
         alive.add(f"br-{net['Id'][:12]}")
@@ -141,16 +144,15 @@ def host_network_state(backend):
     def ours(line):
         return not line.startswith("#") and not any(word in line for word in alive)
 
-    dump = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
-    routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=True).stdout
     # sorted: the engine re-inserts its own jumps when any network is created, reordering them
-    return (sorted(re.sub(r"\[\d+:\d+\]", "", line) for line in dump.splitlines() if ours(line)),
-            sorted(line for line in routes.splitlines() if ours(line)))
+    return sorted(re.sub(r"\[\d+:\d+\]", "", line) for line in machine_state.lines()
+                  if ours(line) and not re.match(r"\d+: ", line))  # links and addresses: containers come and go
 
 
-def test_a_run_leaves_host_firewall_and_routes_as_it_found_them(backend):
+@pytest.mark.parametrize("family", ["4", "6"])
+def test_a_run_leaves_host_firewall_routes_and_sysctls_as_it_found_them(backend, family):
     before = host_network_state(backend)
-    assert runner.run(load(path_for("connect-refused")), backend).verdict.passed
+    assert runner.run(load(path_for("connect-refused")), backend, family=family).verdict.passed
     assert host_network_state(backend) == before
 
 
