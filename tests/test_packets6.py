@@ -87,6 +87,12 @@ def test_an_icmpv6_error_is_named_and_quotes_the_segments_ports_and_seq(kind, co
     assert s.summary == f"{SERVER} > {CLIENT} ICMP {name} (for :40000 > :7000)"
 
 
+def test_an_echo_between_lab_hosts_is_kept_as_ipv4_keeps_one_and_other_informational_icmpv6_is_not():
+    (echo,) = parse(Frame(1.0, icmp6_frame(CLIENT, SERVER, 128, 0, word=0x00010001)),
+                    Frame(1.1, icmp6_frame(CLIENT, SERVER, 137, 0)))             # a redirect: never ours
+    assert (echo.icmp, echo.sport, echo.dport, echo.tcp) == ("icmp6 type 128 code 0", 0, 0, False)
+
+
 def test_no_icmpv6_name_is_an_ipv4_name():
     assert not set(packets.ICMP6_NAMES.values()) & set(packets.ICMP_NAMES.values())
     assert all(name.startswith("icmp6-") for name in packets.ICMP6_NAMES.values())
