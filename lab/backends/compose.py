@@ -44,13 +44,16 @@ def sysctls(spec, family="4"):
 def ipv6_sysctls(spec):
     """IPv6 on, with fixed addresses only: no duplicate address detection (an address is
     usable at once instead of about 1 s later), no router advertisements or
-    autoconfiguration, no router solicitations on the captures. IPv6 has no
-    send_redirects: a router's redirects are ignored by the hosts routed through it."""
+    autoconfiguration, no router solicitations on the captures, and addresses kept
+    while a link is down (as IPv4 keeps them; IPv6 would drop them, and a link fault
+    would end with none). IPv6 has no send_redirects: a router's redirects are
+    ignored by the hosts routed through it."""
     values = {}
     for scope in SCOPES:
         values.update({f"net.ipv6.conf.{scope}.disable_ipv6": "0", f"net.ipv6.conf.{scope}.accept_dad": "0",
                        f"net.ipv6.conf.{scope}.accept_ra": "0", f"net.ipv6.conf.{scope}.autoconf": "0",
-                       f"net.ipv6.conf.{scope}.router_solicitations": "0"})
+                       f"net.ipv6.conf.{scope}.router_solicitations": "0",
+                       f"net.ipv6.conf.{scope}.keep_addr_on_down": "1"})
         if spec.router or spec.routed:
             values[f"net.ipv6.conf.{scope}.accept_redirects"] = "0"
     if spec.router:

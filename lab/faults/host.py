@@ -82,10 +82,11 @@ class Link(Fault):
     caps = ("NET_ADMIN",)
 
     def __init__(self):
-        self.routes = None  # `ip -4 -o route show dev eth0` before the link went down
+        self.routes = None  # `ip -4 -o route show dev eth0` (-6 in an IPv6 run) before the link went down
 
     def apply(self, ctx):
-        self.routes = command(ctx.host, ["ip", "-4", "-o", "route", "show", "dev", DEVICE]).stdout.splitlines()
+        self.routes = command(ctx.host, ["ip", f"-{ctx.host.family}", "-o", "route", "show", "dev", DEVICE]
+                              ).stdout.splitlines()
         command(ctx.host, ["ip", "link", "set", "dev", DEVICE, "down"])
         return FaultRecord("link", ctx.host.name, f"{DEVICE} down")
 
@@ -94,5 +95,6 @@ class Link(Fault):
         if routes is None:
             return
         undo(ctx.host, ["ip", "link", "set", "dev", DEVICE, "up"], UNPLUGGED)
-        undo_all(lambda route=route: undo(ctx.host, ["ip", "route", "replace", *route.split(), "dev", DEVICE], UNPLUGGED)
+        undo_all(lambda route=route: undo(ctx.host, ["ip", f"-{ctx.host.family}", "route", "replace", *route.split(),
+                                                     "dev", DEVICE], UNPLUGGED)
                  for route in routes if route.strip())
