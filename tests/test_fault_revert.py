@@ -20,7 +20,7 @@ class ScriptedHost:
     """Answers each command by its first word and verb; remembers what it was asked."""
 
     def __init__(self, name, answers=None, gone=False):
-        self.name, self.address, self.router = name, f"10.0.0.{len(name)}", False
+        self.name, self.address, self.router, self.family = name, f"10.0.0.{len(name)}", False, "4"
         self.answers, self.gone, self.asked = answers or {}, gone, []
 
     def exec(self, argv):
