@@ -91,9 +91,9 @@ def test_link_revert_brings_the_link_up_and_puts_back_the_routes_it_had():
     assert host.asked[-1] == ["ip", "link", "set", "dev", "eth0", "down"]
     fault.revert(ctx)
     assert host.asked[-3:] == [["ip", "link", "set", "dev", "eth0", "up"],
-                               ["ip", "route", "replace", "10.0.0.0/24", "proto", "kernel", "scope", "link",
+                               ["ip", "-4", "route", "replace", "10.0.0.0/24", "proto", "kernel", "scope", "link",
                                 "src", "10.0.0.6", "dev", "eth0"],
-                               ["ip", "route", "replace", "10.0.0.2", "via", "10.0.0.3", "dev", "eth0"]]
+                               ["ip", "-4", "route", "replace", "10.0.0.2", "via", "10.0.0.3", "dev", "eth0"]]
     fault.revert(ctx)  # safe twice: nothing is asked again
     assert len(host.asked) == 5
 
