@@ -4,8 +4,11 @@
  * wait with poll() for the command's deadline, then make the blocking call.
  * connect is a blocking connect() bounded by SO_SNDTIMEO (style "blocking",
  * the default) or an O_NONBLOCK connect() + poll() + SO_ERROR (style "poll").
- * Failures are errno's name and strerror(). JSON is parsed and written by
- * hand: commands and events have small fixed shapes.
+ * Failures are errno's name and strerror(). IPv4 or IPv6 as a C program
+ * picks it: listen's `family` (4 or 6), connect's family from the literal
+ * (inet_pton AF_INET, then AF_INET6); addresses in sockaddr_storage and
+ * inet_ntop's text. JSON is parsed and written by hand: commands and events
+ * have small fixed shapes.
  *
  * Build: gcc -O2 -o agent agent.c
  */
@@ -42,7 +45,7 @@ static const struct { const char *name; int level, opt; } OPTIONS[] = {
     {"SO_REUSEADDR", SOL_SOCKET, SO_REUSEADDR}, {"TCP_NODELAY", IPPROTO_TCP, TCP_NODELAY},
     {"TCP_USER_TIMEOUT", IPPROTO_TCP, TCP_USER_TIMEOUT}, {"TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE},
     {"TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL}, {"TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT},
-    {"TCP_SYNCNT", IPPROTO_TCP, TCP_SYNCNT}};
+    {"TCP_SYNCNT", IPPROTO_TCP, TCP_SYNCNT}, {"IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY}};
 
 static struct { char name[64]; int fd; } socks[MAX_SOCKS];
 static char out[1 << 16];   /* the event being written */
@@ -51,14 +54,14 @@ static char bad[256];       /* a bad command's message */
 static char how[128];       /* how connect was made */
 static long long partial = -1;
 static int timeout_errno;   /* what the call itself returned at a kernel deadline (SO_SNDTIMEO) */
-static char local_ep[64], peer_ep[64], address_ep[64];
+static char local_ep[96], peer_ep[96], address_ep[96];
 static char effective[512];  /* every option as the kernel has it after connect or accept */
 
-/* getsockopt() of every option in OPTIONS, as a JSON object */
+/* getsockopt() of every option in OPTIONS the socket has (IPV6_V6ONLY only on AF_INET6), as a JSON object */
 static void effective_of(int fd) {
     size_t n = snprintf(effective, sizeof effective, "{");
     for (size_t i = 0; i < sizeof OPTIONS / sizeof *OPTIONS && n < sizeof effective; i++) {
-        const char *sep = i ? ", " : "";
+        const char *sep = n > 1 ? ", " : "";
         if (OPTIONS[i].opt == SO_LINGER) {
             struct linger l = {0, 0};
             socklen_t len = sizeof l;
@@ -67,7 +70,7 @@ static void effective_of(int fd) {
         } else {
             int v = 0;
             socklen_t len = sizeof v;
-            getsockopt(fd, OPTIONS[i].level, OPTIONS[i].opt, &v, &len);
+            if (getsockopt(fd, OPTIONS[i].level, OPTIONS[i].opt, &v, &len) < 0) continue;  /* ENOPROTOOPT: not this family's */
             n += snprintf(effective + n, sizeof effective - n, "%s\"%s\": %d", sep, OPTIONS[i].name, v);
         }
     }
@@ -163,16 +166,38 @@ static void flush_line(void) {
     outlen = 0;
 }
 
-static void endpoint(char *buf, size_t size, const struct sockaddr_in *a) {
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-    snprintf(buf, size, "[\"%s\", %d]", ip, ntohs(a->sin_port));
+/* [address, port]: inet_ntop's text (an IPv4 peer of an AF_INET6 socket is ::ffff:a.b.c.d) */
+static void endpoint(char *buf, size_t size, const struct sockaddr_storage *a) {
+    char ip[INET6_ADDRSTRLEN] = "";
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)a;
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a;
+    if (a->ss_family == AF_INET6) inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+    else inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+    snprintf(buf, size, "[\"%s\", %d]", ip, ntohs(a->ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port));
 }
 
 static void local_of(int fd) {
-    struct sockaddr_in a;
+    struct sockaddr_storage a;
     socklen_t len = sizeof a;
     if (getsockname(fd, (struct sockaddr *)&a, &len) == 0) endpoint(local_ep, sizeof local_ep, &a);
+}
+
+/* An address literal as a C program parses it: inet_pton AF_INET, then AF_INET6; its sockaddr's length, or 0. */
+static socklen_t parse_addr(const char *addr, int port, struct sockaddr_storage *a) {
+    struct sockaddr_in *v4 = (struct sockaddr_in *)a;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)a;
+    memset(a, 0, sizeof *a);
+    if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        return sizeof *v4;
+    }
+    if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        return sizeof *v6;
+    }
+    return 0;
 }
 
 /* ---- sockets by name ---- */
@@ -208,7 +233,8 @@ static int set_option(int fd, const char *name, const char *value) {
             if (*p == '[') { l.l_onoff = (int)strtol(p + 1, (char **)&p, 10); l.l_linger = (int)strtol(ws(p) + 1, NULL, 10); }
             return setsockopt(fd, OPTIONS[i].level, OPTIONS[i].opt, &l, sizeof l);
         }
-        int v = (int)strtol(ws(value), NULL, 10);
+        const char *p = ws(value);
+        int v = *p == 't' ? 1 : *p == 'f' ? 0 : (int)strtol(p, NULL, 10);   /* IPV6_V6ONLY is a JSON bool */
         return setsockopt(fd, OPTIONS[i].level, OPTIONS[i].opt, &v, sizeof v);
     }
     snprintf(bad, sizeof bad, "unknown socket option '%s'", name);
@@ -248,12 +274,15 @@ static double now(void) {
 static long long op_listen(const char *cmd) {
     char name[64];
     text(cmd, "sock", "listener", name, sizeof name);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    int family = (int)num(cmd, "family", 4), one = 1;
+    if (family != 4 && family != 6) { snprintf(bad, sizeof bad, "family %d: 4 or 6", family); return -1; }
+    struct sockaddr_storage a;   /* 0.0.0.0:port or [::]:port */
+    socklen_t len = parse_addr(family == 6 ? "::" : "0.0.0.0", (int)num(cmd, "port", 0), &a);
+    int fd = socket(a.ss_family, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     keep(name, fd);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((int)num(cmd, "port", 0))};
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 || set_options(fd, cmd) < 0 ||
-        bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
+        bind(fd, (struct sockaddr *)&a, len) < 0)
         return -1;
     return listen(fd, (int)num(cmd, "backlog", 16));
 }
@@ -266,7 +295,7 @@ static long long op_accept(const char *cmd) {
     if (i < 0) { snprintf(bad, sizeof bad, "no socket named '%s'", listener); return -1; }
     int w = wait_for(socks[i].fd, POLLIN, num(cmd, "timeout", -1));
     if (w) return w;
-    struct sockaddr_in peer;
+    struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
     int fd = accept(socks[i].fd, (struct sockaddr *)&peer, &len);
     if (fd < 0) return -1;
@@ -277,11 +306,11 @@ static long long op_accept(const char *cmd) {
     return 0;
 }
 
-static long long connect_blocking(int fd, const struct sockaddr_in *a, double timeout) {
+static long long connect_blocking(int fd, const struct sockaddr_storage *a, socklen_t alen, double timeout) {
     struct timeval tv = {(time_t)timeout, (suseconds_t)((timeout - (time_t)timeout) * 1e6)}, zero = {0, 0};
     snprintf(how, sizeof how, timeout > 0 ? "blocking connect(), SO_SNDTIMEO %gs" : "blocking connect()", timeout);
     if (timeout > 0) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int rc = connect(fd, (const struct sockaddr *)a, sizeof *a), saved = errno;
+    int rc = connect(fd, (const struct sockaddr *)a, alen), saved = errno;
     if (timeout > 0) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
     errno = saved;
     if (rc < 0 && errno == EINPROGRESS && timeout > 0) {
@@ -291,11 +320,11 @@ static long long connect_blocking(int fd, const struct sockaddr_in *a, double ti
     return rc;
 }
 
-static long long connect_poll(int fd, const struct sockaddr_in *a, double timeout) {
+static long long connect_poll(int fd, const struct sockaddr_storage *a, socklen_t alen, double timeout) {
     snprintf(how, sizeof how, "O_NONBLOCK connect(), poll() %gs, SO_ERROR", timeout);
     int flags = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    int rc = connect(fd, (const struct sockaddr *)a, sizeof *a);
+    int rc = connect(fd, (const struct sockaddr *)a, alen);
     if (rc < 0 && errno == EINPROGRESS) {
         rc = wait_for(fd, POLLOUT, timeout);
         int err = 0;
@@ -313,20 +342,21 @@ static long long op_connect(const char *cmd) {
     text(cmd, "sock", "conn", name, sizeof name);
     text(cmd, "addr", "", addr, sizeof addr);
     text(cmd, "style", "blocking", style, sizeof style);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_storage a;
+    socklen_t alen = parse_addr(addr, (int)num(cmd, "port", 0), &a);
+    if (!alen) { snprintf(bad, sizeof bad, "bad addr '%s'", addr); return -1; }
+    int fd = socket(a.ss_family, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     keep(name, fd);
     if (set_options(fd, cmd) < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((int)num(cmd, "port", 0))};
-    if (inet_pton(AF_INET, addr, &a.sin_addr) != 1) { snprintf(bad, sizeof bad, "bad addr '%s'", addr); return -1; }
     double timeout = num(cmd, "timeout", -1);
     long long rc;
-    if (strcmp(style, "blocking") == 0) rc = connect_blocking(fd, &a, timeout);
-    else if (strcmp(style, "poll") == 0) rc = connect_poll(fd, &a, timeout);
+    if (strcmp(style, "blocking") == 0) rc = connect_blocking(fd, &a, alen, timeout);
+    else if (strcmp(style, "poll") == 0) rc = connect_poll(fd, &a, alen, timeout);
     else { snprintf(bad, sizeof bad, "unknown connect style '%s' (blocking, poll)", style); return -1; }
     int saved = errno;
     local_of(fd);   /* a failed connect still had a local port: the packets that explain it use it */
-    struct sockaddr_in peer;
+    struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
     if (rc == 0 && getpeername(fd, (struct sockaddr *)&peer, &len) == 0) endpoint(peer_ep, sizeof peer_ep, &peer);
     else endpoint(peer_ep, sizeof peer_ep, &a);
@@ -444,7 +474,7 @@ static long long op_acked(const char *cmd) {
 
 static long long op_getpeername(const char *cmd) {
     int fd = sock_fd(cmd, "conn");
-    struct sockaddr_in a;
+    struct sockaddr_storage a;
     socklen_t len = sizeof a;
     if (fd < 0 || getpeername(fd, (struct sockaddr *)&a, &len) < 0) return -1;
     endpoint(address_ep, sizeof address_ep, &a);

@@ -4,7 +4,10 @@
 // Calls are made as an ordinary Go program makes them: net.Dialer with a
 // Timeout, net.ListenConfig, deadlines by SetDeadline, CloseWrite for a
 // shutdown. Socket options go through RawConn.Control and syscall.Setsockopt*,
-// the standard library's own way; `state` and `acked` read TCP_INFO and
+// the standard library's own way. IPv6 as a Go program writes it: listen
+// "tcp4" on 0.0.0.0:port (family 4) or "tcp" on [::]:port (family 6), Dial
+// "tcp" to net.JoinHostPort(addr, port), which picks the family from the
+// literal (favoriteAddrFamily). `state` and `acked` read TCP_INFO and
 // SIOCOUTQ through the syscall package on the same RawConn (no cgo). Each
 // failure reports err.Error() verbatim and, where errors.As finds one, the
 // syscall.Errno behind it.
@@ -41,7 +44,7 @@ var options = map[string][2]int{
 	"SO_REUSEADDR": {syscall.SOL_SOCKET, syscall.SO_REUSEADDR}, "TCP_NODELAY": {syscall.IPPROTO_TCP, syscall.TCP_NODELAY},
 	"TCP_USER_TIMEOUT": {syscall.IPPROTO_TCP, tcpUserTimeout}, "TCP_KEEPIDLE": {syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE},
 	"TCP_KEEPINTVL": {syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL}, "TCP_KEEPCNT": {syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT},
-	"TCP_SYNCNT": {syscall.IPPROTO_TCP, syscall.TCP_SYNCNT},
+	"TCP_SYNCNT": {syscall.IPPROTO_TCP, syscall.TCP_SYNCNT}, "IPV6_V6ONLY": {syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY},
 }
 
 // The names of the errnos a socket call can return (syscall has the numbers, not the names).
@@ -62,6 +65,7 @@ type command struct {
 	Sock     *string                    `json:"sock"`
 	Timeout  *float64                   `json:"timeout"`
 	Port     int                        `json:"port"`
+	Family   *int                       `json:"family"`
 	Addr     string                     `json:"addr"`
 	Backlog  *int                       `json:"backlog"`
 	Listener string                     `json:"listener"`
@@ -140,13 +144,20 @@ func setOption(fd int, option string, raw json.RawMessage) error {
 	}
 	var v int
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return badCommand(option + " takes a number")
+		var b bool // IPV6_V6ONLY is a JSON bool
+		if json.Unmarshal(raw, &b) != nil {
+			return badCommand(option + " takes a number or a bool")
+		}
+		if b {
+			v = 1
+		}
 	}
 	return os.NewSyscallError("setsockopt", syscall.SetsockoptInt(fd, lo[0], lo[1], v))
 }
 
 // effective reads every option back through RawConn.Control (getsockopt): what the net
-// package and the program's options left, e.g. the dialer's own keepalive.
+// package and the program's options left, e.g. the dialer's own keepalive. IPV6_V6ONLY's
+// getsockopt fails (ENOPROTOOPT) on an AF_INET socket: it is left out there.
 func effective(c *net.TCPConn) map[string]any {
 	values := map[string]any{}
 	raw, err := c.SyscallConn()
@@ -226,8 +237,19 @@ func (a *agent) listen(cmd *command, ev event) (any, error) {
 	if cmd.Backlog != nil {
 		return nil, skipped("listen backlog: net.Listen takes none (it uses net.core.somaxconn)")
 	}
+	// family 4 is "tcp4": "tcp" with 0.0.0.0 would make a dual-stack [::] socket (favoriteAddrFamily:
+	// a wildcard listen address means AF_INET6 where IPv4-mapped works); family 6 is "tcp" on [::],
+	// AF_INET6 with IPV6_V6ONLY 0 (setDefaultSockopts), then Control sets the options
+	network, host := "tcp4", "0.0.0.0"
+	switch orInt(cmd.Family, 4) {
+	case 4:
+	case 6:
+		network, host = "tcp", "::"
+	default:
+		return nil, badCommand(fmt.Sprintf("family %d: 4 or 6", *cmd.Family))
+	}
 	lc := net.ListenConfig{Control: setOptions(cmd.Options)}
-	ln, err := lc.Listen(context.Background(), "tcp4", fmt.Sprintf("0.0.0.0:%d", cmd.Port))
+	ln, err := lc.Listen(context.Background(), network, net.JoinHostPort(host, fmt.Sprint(cmd.Port)))
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +316,7 @@ func (a *agent) connect(cmd *command, ev event) (any, error) {
 	ev["how"] = fmt.Sprintf("net.Dialer{Timeout: %v, KeepAlive: %v}.Dial (nonblocking connect, netpoller)",
 		d.Timeout, d.KeepAlive)
 	ev["peer"] = []any{cmd.Addr, cmd.Port}
-	c, err := d.Dial("tcp4", fmt.Sprintf("%s:%d", cmd.Addr, cmd.Port))
+	c, err := d.Dial("tcp", net.JoinHostPort(cmd.Addr, fmt.Sprint(cmd.Port))) // the family from the literal
 	if err != nil {
 		a.socks[name(cmd, "conn")] = dialFailed{}
 		return nil, err // a failed Dial does not say which local port it had

@@ -55,7 +55,7 @@ final class NioAgent extends Protocol {
                 l.configureBlocking(false);
                 l.setOption(java.net.StandardSocketOptions.SO_REUSEADDR, true);
                 setOptions(l, cmd);
-                l.bind(new InetSocketAddress(num(cmd, "port", 0)), num(cmd, "backlog", 16));
+                l.bind(wildcard(cmd), num(cmd, "backlog", 16));
                 l.register(selector, 0);
                 return null;
             }
@@ -76,7 +76,7 @@ final class NioAgent extends Protocol {
                 c.configureBlocking(false);
                 c.register(selector, 0);
                 setOptions(c, cmd);
-                InetSocketAddress peer = new InetSocketAddress(str(cmd, "addr", ""), num(cmd, "port", 0));
+                InetSocketAddress peer = remote(cmd);
                 ev.put("how", "nonblocking SocketChannel.connect(), select() OP_CONNECT, finishConnect()");
                 ev.put("peer", Arrays.asList(peer.getAddress().getHostAddress(), peer.getPort()));
                 if (!c.connect(peer)) {   // pending: SocketChannelImpl knows no local address until it completes

@@ -2,6 +2,8 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.InterruptedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketOption;
@@ -70,6 +72,21 @@ abstract class Protocol {
         return type.cast(s);
     }
 
+    // ---- addresses: as a Java program names them ----
+
+    /** listen's 0.0.0.0:port (family 4) or [::]:port (family 6). The JDK opens an AF_INET6 socket either
+     *  way and binds 0.0.0.0 as :: (Net.socket0, NET_InetAddressToSockaddr): both are one dual-stack listener. */
+    static InetSocketAddress wildcard(Map<String, Object> cmd) throws Exception {
+        int family = num(cmd, "family", 4);
+        if (family != 4 && family != 6) throw new BadCommand("family " + family + ": 4 or 6");
+        return new InetSocketAddress(InetAddress.getByName(family == 6 ? "::" : "0.0.0.0"), num(cmd, "port", 0));
+    }
+
+    /** connect's addr:port: InetAddress.getByName parses an IPv4 or IPv6 literal (no lookup). */
+    static InetSocketAddress remote(Map<String, Object> cmd) throws IOException {
+        return new InetSocketAddress(InetAddress.getByName(str(cmd, "addr", "")), num(cmd, "port", 0));
+    }
+
     // ---- socket options: java.net's own where it has one, SKIPPED where it has none ----
 
     static void setOptions(Object target, Map<String, Object> cmd) throws Exception {
@@ -96,6 +113,11 @@ abstract class Protocol {
             case "TCP_KEEPCNT": set(target, ExtendedSocketOptions.TCP_KEEPCOUNT, v); break;
             case "TCP_USER_TIMEOUT": case "TCP_SYNCNT":
                 throw new Skipped(name + ": java.net has no socket option for it");
+            case "IPV6_V6ONLY":   // off is what the JDK sets on every AF_INET6 socket it opens (Net.c socket0)
+                if (Boolean.TRUE.equals(value) || v != 0)
+                    throw new Skipped("IPV6_V6ONLY: java.net has no socket option for it (StandardSocketOptions, "
+                                      + "jdk.net.ExtendedSocketOptions); the JDK turns it off on every AF_INET6 socket (Net.c socket0)");
+                break;
             default: throw new BadCommand("unknown socket option '" + name + "'");
         }
     }

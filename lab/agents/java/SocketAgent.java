@@ -26,7 +26,7 @@ final class SocketAgent extends Protocol {
                 sockets.put(str(cmd, "sock", "listener"), l);
                 l.setReuseAddress(true);
                 setOptions(l, cmd);
-                l.bind(new InetSocketAddress(num(cmd, "port", 0)), num(cmd, "backlog", 16));
+                l.bind(wildcard(cmd), num(cmd, "backlog", 16));
                 return null;
             }
             case "accept": {
@@ -43,8 +43,9 @@ final class SocketAgent extends Protocol {
                 sockets.put(str(cmd, "sock", "conn"), s);
                 setOptions(s, cmd);
                 ev.put("how", "Socket.connect(addr, " + timeoutMs(cmd) + " ms)");
-                ev.put("peer", Arrays.asList(str(cmd, "addr", ""), num(cmd, "port", 0)));
-                s.connect(new InetSocketAddress(str(cmd, "addr", ""), num(cmd, "port", 0)), (int) timeoutMs(cmd));
+                InetSocketAddress peer = remote(cmd);
+                ev.put("peer", Arrays.asList(peer.getAddress().getHostAddress(), peer.getPort()));
+                s.connect(peer, (int) timeoutMs(cmd));
                 endpoints(s, ev);
                 return null;
             }

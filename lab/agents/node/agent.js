@@ -12,6 +12,9 @@
 // between calls is kept: `recv` answers with it, and the next call on that
 // socket lists it under `between`. Failures report `err.code: err.message` as
 // words, and the errno where err.code names the kernel's (err.syscall set).
+// IPv6: listen({host: '::' or '0.0.0.0', ipv6Only}), connect({host, port})
+// (net.isIP picks the family of a literal); addresses as Node gives them
+// (an IPv4 peer of a dual-stack listener is ::ffff:a.b.c.d).
 //
 // Run: node agent.js
 const net = require('net');
@@ -107,14 +110,17 @@ const ops = {
     // fills, and a Node program has no way to leave connections in it
     if (cmd.backlog != null) throw new Skipped('listen backlog: a Node server accepts each connection as it arrives (net.Server), so the kernel\'s accept queue never fills');
     const opts = cmd.options || {};
-    Object.keys(opts).forEach(k => { if (!['SO_REUSEADDR', 'SO_KEEPALIVE', 'TCP_NODELAY'].includes(k)) setOption(null, k, opts[k]); });
+    Object.keys(opts).forEach(k => { if (!['SO_REUSEADDR', 'SO_KEEPALIVE', 'TCP_NODELAY', 'IPV6_V6ONLY'].includes(k)) setOption(null, k, opts[k]); });
+    const family = cmd.family == null ? 4 : cmd.family;
+    if (family !== 4 && family !== 6) throw new BadCommand(`family ${family}: 4 or 6`);
     if (opts.SO_REUSEADDR === 0) setOption(null, 'SO_REUSEADDR', 0);
     const server = net.createServer({ keepAlive: Boolean(opts.SO_KEEPALIVE), noDelay: Boolean(opts.TCP_NODELAY) });
     const l = new Listener(server);
     server.on('connection', s => { l.queue.push(new Conn(s)); l.poke(); });
     await new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port: cmd.port, host: '0.0.0.0', backlog: 16 }, resolve);
+      // ipv6Only is libuv's UV_TCP_IPV6ONLY: IPV6_V6ONLY set before bind (uv__tcp_bind)
+      server.listen({ port: cmd.port, host: family === 6 ? '::' : '0.0.0.0', ipv6Only: Boolean(opts.IPV6_V6ONLY), backlog: 16 }, resolve);
     });
     socks.set(cmd.sock == null ? 'listener' : cmd.sock, l);
     return { ret: null };
