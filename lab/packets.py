@@ -49,7 +49,8 @@ import dpkt
 
 # ICMP destination-unreachable codes a REJECT can send (RFC 792, RFC 1812)
 ICMP_NAMES = {(3, 0): "net-unreachable", (3, 1): "host-unreachable", (3, 3): "port-unreachable",
-              (3, 10): "host-prohibited", (3, 9): "net-prohibited", (3, 13): "admin-prohibited"}
+              (3, 10): "host-prohibited", (3, 9): "net-prohibited", (3, 13): "admin-prohibited",
+              (3, 4): "fragmentation-needed"}  # a router's answer to a DF packet too big for the next hop (RFC 1191)
 # ICMPv6 errors (RFC 4443): destination unreachable (1) by code, packet too big (2), time exceeded (3)
 ICMP6_NAMES = {(1, 0): "icmp6-no-route", (1, 1): "icmp6-adm-prohibited", (1, 2): "icmp6-beyond-scope",
                (1, 3): "icmp6-addr-unreachable", (1, 4): "icmp6-port-unreachable", (1, 5): "icmp6-policy-fail",
@@ -83,7 +84,7 @@ class Segment:
     arp: str | None = None         # for ARP: "request" or "reply"; src/dst are the protocol addresses
     nd: str | None = None          # for IPv6 ND: "solicitation" (src: the asker, dst: the target) or
     #                                "advertisement" (src: the target answering, dst: the asker)
-    mtu: int | None = None         # for ICMPv6 packet-too-big: the MTU it names
+    mtu: int | None = None         # for ICMPv6 packet-too-big and ICMP fragmentation-needed: the MTU it names
 
     @property
     def neighbour(self):
@@ -138,8 +139,9 @@ def icmp_segment(ts, src, dst, icmp):
     quoted = getattr(icmp.data, "data", None)  # ICMP.Unreach -> the quoted IP header and 8 bytes
     if isinstance(quoted, dpkt.ip.IP) and len(bytes(quoted.data)) >= 8:
         sport, dport, seq = struct.unpack(">HHI", bytes(quoted.data)[:8])
+    mtu = getattr(icmp.data, "mtu", None) if (icmp.type, icmp.code) == (3, 4) else None
     return Segment(ts=ts, src=src, dst=dst, sport=sport, dport=dport, flags=(), seq=seq, ack=0,
-                   length=0, icmp=name)
+                   length=0, icmp=name, mtu=mtu)
 
 
 def icmp6_segment(ts, src, dst, icmp):

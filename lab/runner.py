@@ -128,8 +128,8 @@ class Steps:
         if step.call == "listen":
             args.setdefault("family", int(self.hosts[step.host].family))
         if "to" in args:
-            to = args.pop("to")
-            args["addr"] = self.others[to] if to in self.others else self.hosts[to].address
+            to, family = args.pop("to"), str(args.pop("family", self.hosts[step.host].family))
+            args["addr"] = self.others[to] if to in self.others else self.hosts[to].addresses.get(family)
         return args
 
     def running(self, step):
@@ -144,7 +144,10 @@ class Steps:
             agent = self.agent(step.host)
             if "skipped" in agent.hello:  # the runtime cannot set up what the host asks (--sigpipe=default)
                 return "SKIPPED", {"op": step.call, "skipped": agent.hello["skipped"]}
-            event = agent.call(step.call, self.call_args(step), step.timeout)
+            args = self.call_args(step)
+            if "addr" in args and args["addr"] is None:  # an IPv4 run's hosts have no IPv6 address
+                return "ERROR", {"error": f"{step.args['to']} has no IPv{step.args['family']} address in this run"}
+            event = agent.call(step.call, args, step.timeout)
             if event.get("peer"):  # a pending Java connect has no local address to report (None)
                 self.ends[step.host, step.args.get("sock", "conn")] = (event.get("local"), event["peer"])
             return outcome(step.call, event), event

@@ -242,6 +242,8 @@ class Agent:
             event.update(ret=ret, **extra)
         except CallTimeout as exc:
             event.update(timeout=cmd.get("timeout"), **known_so_far(exc))
+        except socket.gaierror as exc:  # a name that does not resolve: getaddrinfo's EAI_ code, no errno
+            event.update(words=f"{type(exc).__name__}: {exc}")
         except OSError as exc:
             if exc.errno is None:
                 raise

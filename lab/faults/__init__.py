@@ -21,7 +21,7 @@ HEAL = Kind("fault", "heal", "Revert the fault of step `of` (faults still in pla
 
 def kind_of(cls):
     """The scenario-facing declaration of a Fault class."""
-    return Kind("fault", cls.kind, first_paragraph(cls.__doc__), cls.args)
+    return Kind("fault", cls.kind, first_paragraph(cls.__doc__), cls.args, only_in=cls.only_in)
 
 
 def declared_in(module):

@@ -43,11 +43,7 @@ class Fault(ABC):
     caps: tuple = ()
     requires: tuple = ()
     ends_processes = False   # the host's programs are gone after apply (stop, restart)
-
-    @staticmethod
-    def families(args):
-        """The address families a step with these arguments (as the scenario gives them) exists in."""
-        return ("4", "6")
+    only_in: tuple = ()      # of (argument, values, family): argument values of one address family only
 
     @staticmethod
     def hosts_touched(step):

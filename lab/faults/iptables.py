@@ -91,11 +91,7 @@ class Reject(Rules):
     args = (Arg("with", {"enum": ["tcp-reset", *REJECT_WITH["4"], *REJECT_WITH["6"]]},
                 "What to answer with (default tcp-reset, in both families); an icmp- kind is IPv4's, "
                 "an icmp6- kind IPv6's.", param="reject_with"), *MATCH)
-
-    @staticmethod
-    def families(args):
-        kind = args.get("with", "tcp-reset")
-        return tuple(f for f, kinds in REJECT_WITH.items() if kind in kinds) or ("4", "6")
+    only_in = tuple(("with", kinds, family) for family, kinds in REJECT_WITH.items())
 
     def __init__(self, reject_with="tcp-reset", peer=None, port=None, syn=False):
         super().__init__()
@@ -125,3 +121,14 @@ class Partition(Rules):
         self.insert(ctx, a, ["-s", b.address, "-j", "DROP"])
         self.insert(ctx, b, ["-s", a.address, "-j", "DROP"])
         return FaultRecord("partition", a.name, f"{a.name} and {b.name} drop what the other sends")
+
+
+class BlockTooBig(Rules):
+    """Drop arriving ICMP fragmentation-needed (IPv4) or ICMPv6 packet-too-big (IPv6), as a firewall
+    that drops all ICMP does: path MTU discovery's black hole. Heal to let them through."""
+    kind = "block-too-big"
+
+    def apply(self, ctx):
+        too_big = (["-p", "icmpv6", "--icmpv6-type", "packet-too-big"] if ctx.host.family == "6"
+                   else ["-p", "icmp", "--icmp-type", "fragmentation-needed"])
+        return FaultRecord("block-too-big", ctx.host.name, self.insert(ctx, ctx.host, too_big + ["-j", "DROP"]))

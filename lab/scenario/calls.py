@@ -37,6 +37,8 @@ CALLS = (
     Kind("call", "connect", "Connect to `port` on host `to` (blocking, until the step's timeout).", (
         Arg("to", TARGET, f"The host to connect to, or {UNOWNED}: an address of the lab's own subnet that "
                           "no host owns (its ARP is never answered).", required=True), Arg("port", PORT, required=True),
+        Arg("family", {"enum": [4, 6]}, "Which of `to`'s addresses: 4 reaches a host's IPv4 address in an IPv6 "
+                                        "run (whose hosts have both); default: the run's family."),
         Arg("sock", SOCK), OPTIONS), outcome=True),
     Kind("call", "send", "One send() of `bytes` bytes (default 1); the outcome is the count queued.", (
         Arg("sock", SOCK), Arg("bytes", BYTES)), outcome=True),

@@ -56,6 +56,8 @@ class Kind:
     doc: str                   # one paragraph: what it does, in the user's words
     args: tuple = ()           # of Arg
     outcome: bool = False      # takes expect (calls, and a wait for the program's exit)
+    only_in: tuple = ()        # of (argument, its values, the one address family they exist in): the
+                               # schema makes a scenario with such a step say that family
 
     @property
     def takes(self):

@@ -241,12 +241,6 @@ class Loader:
         packets = tuple(self.rule(i, raw, hosts, labels, sockets) for i, raw in enumerate(doc["packets"]))
         family = doc.get("family", {"only": [4, 6], "why": ""})
         families = tuple(str(f) for f in family["only"])
-        for s in steps:
-            fault = faults.FAULTS.get(s.fault)   # a kind declared without a class (tests) exists in both
-            if fault and not set(families) <= set(fault.families(s.args)):
-                self.fail(["steps", s.number - 1], f"step {s.number}: {s.fault} {s.args} exists only in IPv"
-                          f"{'/'.join(fault.families(s.args))}: give the scenario "
-                          "`family: {only: [...], why: ...}` (nothing is translated to the other family)")
         return Scenario(name=doc["name"], path=self.source, summary=doc["summary"].strip(),
                         story=doc["story"].strip(), hosts=hosts, steps=steps, packets=packets,
                         families=families, family_why=family["why"])

@@ -29,6 +29,8 @@ def where(err):
 
 def describe(err):
     schema = err.schema if isinstance(err.schema, dict) else {}
+    if "$comment" in schema:  # a rule across keys (lab/scenario/schema.py family_only) says itself
+        return schema["$comment"]
     if err.validator == "required":
         missing = err.message.split("'")[1]
         return f"missing {missing!r} (required: {', '.join(err.validator_value)})"

@@ -151,6 +151,21 @@ def step(kinds):
     return schema, defs
 
 
+def family_only(kinds):
+    """A step whose arguments exist in one address family only makes its scenario that family's."""
+    rules = []
+    for kind in kinds.all:
+        for arg, values, f in kind.only_in:
+            said = (f"a {kind.name} step's {arg}: {' or '.join(values)} exists only in IPv{f} (nothing is translated "
+                    f"to the other family): the scenario says `family: {{only: [{f}], why: ...}}`")
+            rules.append({"if": {"required": ["steps"], "properties": {"steps": {"contains": {
+                              "required": [kind.family, arg],
+                              "properties": {kind.family: {"const": kind.name}, arg: {"enum": list(values)}}}}}},
+                          "then": {"$comment": said, "required": ["family"], "properties": {
+                              "family": {"properties": {"only": {"const": [int(f)], "$comment": said}}}}}})
+    return rules
+
+
 def generate(kinds):
     step_schema, kind_defs = step(kinds)
     return {
@@ -161,6 +176,7 @@ def generate(kinds):
         "type": "object",
         "additionalProperties": False,
         "required": ["name", "summary", "story", "hosts", "steps", "packets"],
+        "allOf": family_only(kinds),
         "properties": {
             "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$",
                      "description": "Same as the file name without .yaml."},
