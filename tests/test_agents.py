@@ -3,7 +3,8 @@
 Each agent is built by lab.runtimes (as a run builds it) and driven by the
 runner's own driver (`lab.calls.Agent`) on loopback inside a private network
 namespace (`unshare --net`, root only), so no test opens a port on this
-machine's interfaces and parallel runs cannot collide. The peer is the Python
+machine's interfaces and parallel runs cannot collide; for IPv6 its `lo` also
+has a unique-local address of the tests' own prefix (V6). The peer is the Python
 agent, the lab's reference; the runtime under test is the other side. Every
 event is checked for the protocol's shape, then for what the kernel did: the
 socket table (`ss` in the namespace) decides whether a close found unread
@@ -15,6 +16,7 @@ seen. A missing toolchain skips its runtime by name (fails under CI=true).
 """
 
 import errno
+import ipaddress
 import json
 import os
 import shutil
@@ -36,6 +38,7 @@ JAVAS = ("java-nio", "java-socket")
 EVENT_KEYS = {"id", "op", "sock", "start", "end", "ret", "errno", "strerror", "timeout", "words", "skipped",
               "error", "partial", "local", "peer", "how", "between", "effective", "address"}
 ERRNO_NAMES = set(errno.errorcode.values())
+V6 = "fd7a:b0f1:9e2d:ffff::1"   # the namespace's lo, nodad: the tests' own unique-local prefix, nothing outside it
 
 # What a runtime answers where it differs from the kernel's errno, and why (runtime source: file, function).
 RUNTIME_ANSWERS = {
@@ -60,6 +63,22 @@ RUNTIME_ANSWERS = {
     ("close-unread", "java-socket"): "EOF",
     # allowHalfOpen false: Node ends its side as soon as the peer's FIN arrives (net.js onReadableStreamEnd)
     ("peer-fin", "node"): "TIME-WAIT",
+    # IPv6 text: Inet6Address.getHostAddress() is the uncompressed form (Inet6Address.numericToTextFormat)
+    ("v6-text", "java-nio"): "fd7a:b0f1:9e2d:ffff:0:0:0:1",
+    ("v6-text", "java-socket"): "fd7a:b0f1:9e2d:ffff:0:0:0:1",
+    # an IPv4 client of a dual-stack [::] listener: the kernel's sockaddr_in6 is ::ffff:127.0.0.1; Go prints an
+    # IPv4-mapped net.IP dotted (net/ip.go IP.String), the JDK makes it an Inet4Address (net_util.c
+    # NET_SockaddrToInetAddress); c (inet_ntop), python (getsockname) and node (libuv uv_ip6_name) keep it
+    ("v4-on-dual-stack", "go"): "127.0.0.1",
+    ("v4-on-dual-stack", "java-nio"): "127.0.0.1",
+    ("v4-on-dual-stack", "java-socket"): "127.0.0.1",
+    # java.net has no IPV6_V6ONLY option (StandardSocketOptions, jdk.net.ExtendedSocketOptions)
+    ("v6only", "java-nio"): "SKIPPED",
+    ("v6only", "java-socket"): "SKIPPED",
+    # the JDK opens every socket AF_INET6 with IPV6_V6ONLY off (sun.nio.ch Net.c socket0) and binds
+    # 0.0.0.0 as :: (net_util_md.c NET_InetAddressToSockaddr): a family 4 listener is dual-stack too
+    ("bind-4", "java-nio"): ("*", 0),
+    ("bind-4", "java-socket"): ("*", 0),
 }
 
 
@@ -74,11 +93,11 @@ def netns():
     """A network namespace with only `lo` up, held by a sleeping process; its path for nsenter."""
     if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")):
         fail_or_skip("the agent tests need root, unshare and nsenter for a private network namespace")
-    holder = subprocess.Popen(["unshare", "--net", "sh", "-c", "ip link set lo up && echo up && exec sleep infinity"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(["unshare", "--net", "sh", "-c", f"ip link set lo up && ip addr add {V6}/64 dev lo nodad"
+                               " && echo up && exec sleep infinity"], stdout=subprocess.PIPE, text=True)
     try:
         if holder.stdout.readline().strip() != "up":
-            fail_or_skip("cannot bring up lo in a new network namespace")
+            fail_or_skip(f"cannot bring up lo with {V6} in a new network namespace")
         yield f"/proc/{holder.pid}/ns/net"
     finally:
         holder.kill()
@@ -136,6 +155,17 @@ class Pair:
             table[(int(local.rsplit(":", 1)[1]), int(peer.rsplit(":", 1)[1]))] = (state, int(recv_q), int(send_q))
         return table
 
+    def listeners(self):
+        """The namespace's listening sockets: {port: (bound address as ss prints it, v6only or None for AF_INET)}."""
+        out = subprocess.run(["nsenter", f"--net={self.netns}", "ss", "-tlnHe"], capture_output=True, text=True,
+                             check=True).stdout
+        table = {}
+        for line in out.splitlines():
+            host, port = line.split()[3].rsplit(":", 1)
+            v6only = [int(f.split(":")[1]) for f in line.split() if f.startswith("v6only:")]
+            table[int(port)] = (host, v6only[0] if v6only else None)
+        return table
+
     def wait_ss(self, what, condition, timeout=3.0):
         deadline = time.monotonic() + timeout
         while not condition(table := self.ss()):
@@ -143,14 +173,17 @@ class Pair:
             time.sleep(0.005)
         return table
 
-    def connected(self, server="it", port=5000):
-        """`server` listens and accepts, the other connects; returns (client's connect, server's accept)."""
+    def connected(self, server="it", port=5000, addr="127.0.0.1"):
+        """`server` listens (family of `addr`) and accepts, the other connects to `addr`; returns (client's connect,
+        server's accept). Ends are compared as addresses: Java's IPv6 text is the uncompressed form."""
         client = "peer" if server == "it" else "it"
-        assert "ret" in self.call(server, "listen", port=port)
-        connect = self.call(client, "connect", addr="127.0.0.1", port=port)
+        family = {"family": 6} if ipaddress.ip_address(addr).version == 6 else {}
+        assert "ret" in self.call(server, "listen", port=port, **family)
+        connect = self.call(client, "connect", addr=addr, port=port)
         accept = self.call(server, "accept")
         assert "ret" in connect and "ret" in accept, (connect, accept)
-        assert connect["local"] == accept["peer"] and connect["peer"] == accept["local"] == ["127.0.0.1", port]
+        assert ends(connect["local"]) == ends(accept["peer"]), (connect, accept)
+        assert ends(connect["peer"]) == ends(accept["local"]) == (ipaddress.ip_address(addr), port), (connect, accept)
         return connect, accept
 
     def close(self):
@@ -188,6 +221,11 @@ def check_shape(event, op, runtime, id_):
         if end in event:
             address, port = event[end]
             assert isinstance(address, str) and isinstance(port, int), event
+
+
+def ends(end):
+    """An event's [address, port] as (ip_address, port)."""
+    return ipaddress.ip_address(end[0]), end[1]
 
 
 def expected(situation, runtime, default):
@@ -359,3 +397,53 @@ def test_connect_deadline(pair):
         assert outcome("connect", event) == "TIMEOUT" and 0.29 <= took < 2.0, (took, event)
         assert event.get("errno") == ("EINPROGRESS" if (pair.runtime, style) == ("c", "blocking") else None), event
         assert pair.runtime == "python" or event["how"], event
+
+
+def test_ipv6_send_recv_eof(pair):
+    """Family 6 both ways: the runtime listens on [::] and accepts, then connects to an IPv6 literal; data and EOF."""
+    for server, port in (("it", 5010), ("peer", 5011)):
+        connect, accept = pair.connected(server=server, port=port, addr=V6)
+        ours = accept if server == "it" else connect
+        assert ours["local"][0] == expected("v6-text", pair.runtime, V6), ours   # as the runtime writes it
+        client = "peer" if server == "it" else "it"
+        assert pair.call(client, "sendall", bytes=100_000)["ret"] == 100_000
+        assert pair.call(server, "recvall", bytes=100_000)["ret"] == 100_000
+        sent = pair.call(server, "send", bytes=500)["ret"]
+        assert 0 < sent <= 500 and pair.call(client, "recvall", bytes=sent)["ret"] == sent
+        assert pair.call(client, "close")["ret"] is None
+        assert outcome("recv", pair.call(server, "recv")) == "EOF"
+        assert pair.call(server, "close")["ret"] is None
+
+
+def test_ipv6_connect_refused(pair):
+    event = pair.call("it", "connect", addr=V6, port=5999)
+    assert answer(event, "refused", pair.runtime) == expected("refused", pair.runtime, "ECONNREFUSED"), event
+    assert ends(event["peer"]) == (ipaddress.ip_address(V6), 5999), event
+    if "local" in event:   # c and python: getsockname() of the failed socket (c's blocking connect() reset it to ::)
+        assert ends(event["local"])[0].version == 6, event
+
+
+def test_ipv6_v6only(pair):
+    """A [::] listener with IPV6_V6ONLY refuses an IPv4 client; without it an IPv4 client is accepted
+    (IPv4-mapped, as the runtime reports it); a family 4 listener is 0.0.0.0 (the kernel's view: ss)."""
+    reads_back = pair.runtime in ("c", "python", "go")   # getsockopt; java's getOption has no IPV6_V6ONLY, node nothing
+    only = pair.call("it", "listen", port=5020, family=6, options={"IPV6_V6ONLY": True}, sock="only")
+    if expected("v6only", pair.runtime, "") == "SKIPPED":
+        assert "IPV6_V6ONLY" in only["skipped"], only
+    else:
+        assert "ret" in only and pair.listeners()[5020] == ("[::]", 1), (only, pair.listeners())
+        refused = pair.call("peer", "connect", addr="127.0.0.1", port=5020, sock="v4")
+        assert outcome("connect", refused) == "ECONNREFUSED", refused
+        assert "ret" in pair.call("peer", "connect", addr=V6, port=5020, sock="v6")
+        accept = pair.call("it", "accept", listener="only", sock="a6")
+        assert ends(accept["peer"])[0] == ipaddress.ip_address(V6), accept
+        assert accept.get("effective", {}).get("IPV6_V6ONLY") == (1 if reads_back else None), accept
+    assert "ret" in pair.call("it", "listen", port=5021, family=6, sock="dual")
+    assert pair.listeners()[5021] == ("*", 0), pair.listeners()   # AF_INET6, IPV6_V6ONLY off: dual-stack
+    connect = pair.call("peer", "connect", addr="127.0.0.1", port=5021, sock="v4dual")
+    accept = pair.call("it", "accept", listener="dual", sock="a4")
+    mapped = expected("v4-on-dual-stack", pair.runtime, "::ffff:127.0.0.1")
+    assert accept["peer"] == [mapped, connect["local"][1]] and accept["local"] == [mapped, 5021], (connect, accept)
+    assert accept.get("effective", {}).get("IPV6_V6ONLY") == (0 if reads_back else None), accept   # AF_INET6
+    assert "ret" in pair.call("it", "listen", port=5022, sock="four")
+    assert pair.listeners()[5022] == expected("bind-4", pair.runtime, ("0.0.0.0", None)), pair.listeners()
