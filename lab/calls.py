@@ -105,15 +105,16 @@ class Agent:
         self.log.append({"dir": "in", "line": line})
         return json.loads(line)
 
-    def call(self, op, args, timeout):
-        """Make one call; return the agent's event, or one saying how the process ended."""
+    def call(self, op, args, timeout, attempts=1):
+        """Make one call; return the agent's event, or one saying how the process ended. A call
+        that may try several addresses, each with the whole timeout, is waited for as long."""
         self.next_id += 1
         cmd = {"id": self.next_id, "op": op, "timeout": timeout, **args}
         line = json.dumps(cmd)
         self.log.append({"dir": "out", "line": line})
         self.process.write_line(line)
         try:
-            event = self._read(timeout + GRACE)
+            event = self._read(timeout * attempts + GRACE)
         except StepTimeout:
             return {"op": op, "timeout": timeout, "hung": True}
         if event is None:

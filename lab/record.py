@@ -45,10 +45,20 @@ def canonical(address):
     return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
 
 
+def alias(host, family):
+    """The key of a host's address in the other family, where a run uses both (an IPv6 run's
+    hosts have IPv4 addresses too): `server/ipv4`."""
+    return f"{host}/ipv{family}"
+
+
 def host_of(address, addresses):
-    """The lab host with this address, or None. addresses: {host: address}."""
+    """The lab host with this address (by any of its keys), or None. addresses: {host: address}.
+
+    >>> host_of("10.0.0.3", {"server": "fd00::3", "server/ipv4": "10.0.0.3"})
+    'server'
+    """
     address = canonical(address)
-    return next((name for name, a in addresses.items() if a == address), None)
+    return next((name.split("/")[0] for name, a in addresses.items() if a == address), None)
 
 
 @dataclass(frozen=True)

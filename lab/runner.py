@@ -21,7 +21,7 @@ from lab.calls import Agent, outcome
 from lab.capture import Captures
 from lab.errors import FaultError, HostGone, StepTimeout
 from lab.faults.base import FaultContext
-from lab.topology import route_through_routers, topology, unowned
+from lab.topology import route_through_routers, run_addresses, topology, unowned
 from lab.record import Observation
 from lab.scenario.model import parse_version
 
@@ -130,6 +130,8 @@ class Steps:
         if "to" in args:
             to, family = args.pop("to"), str(args.pop("family", self.hosts[step.host].family))
             args["addr"] = self.others[to] if to in self.others else self.hosts[to].addresses.get(family)
+            if args.pop("by", "address") == "name" and to not in self.others:
+                args["addr"] = to
         return args
 
     def running(self, step):
@@ -147,7 +149,8 @@ class Steps:
             args = self.call_args(step)
             if "addr" in args and args["addr"] is None:  # an IPv4 run's hosts have no IPv6 address
                 return "ERROR", {"error": f"{step.args['to']} has no IPv{step.args['family']} address in this run"}
-            event = agent.call(step.call, args, step.timeout)
+            # a name resolves to an address per family, and a runtime may give each the whole timeout
+            event = agent.call(step.call, args, step.timeout, attempts=2 if step.args.get("by") == "name" else 1)
             if event.get("peer"):  # a pending Java connect has no local address to report (None)
                 self.ends[step.host, step.args.get("sock", "conn")] = (event.get("local"), event["peer"])
             return outcome(step.call, event), event
@@ -267,7 +270,7 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None,
         with deferred_interrupts():
             pcaps = captures.stop()
         lap("capture")
-        addresses = {**{name: host.address for name, host in hosts.items()}, **others}
+        addresses = run_addresses(scenario, hosts, others)
         env = {**backend.describe(), "machine": platform.node()}
         if "images" in env:  # the backend knows the images of every runtime it ran; this run used its own
             used = {f"host:{opts.runtime}" for opts in scenario.hosts.values()}

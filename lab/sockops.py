@@ -141,22 +141,28 @@ class Agent:
         return None, {"local": list(conn.getsockname()[:2]), "peer": list(peer[:2]), "effective": effective(conn)}
 
     def op_connect(self, cmd):
-        # the family of the address, as socket.create_connection() picks it (getaddrinfo)
-        family = socket.getaddrinfo(cmd["addr"], cmd["port"], type=socket.SOCK_STREAM,
-                                    flags=socket.AI_NUMERICHOST)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sockets[cmd.get("sock", "conn")] = sock
-        for name, value in cmd.get("options", {}).items():
-            set_option(sock, name, value)
-        sock.settimeout(cmd.get("timeout"))
-        try:
-            sock.connect((cmd["addr"], cmd["port"]))
-        except (OSError, CallTimeout) as exc:
-            # a failed connect still had a local port: the packets that explain it use it
-            # Python's own deadline has no errno; the kernel's ETIMEDOUT (also a TimeoutError) has one
-            failed = CallTimeout() if isinstance(exc, socket.timeout) and exc.errno is None else exc
-            failed.extra = {"local": list(sock.getsockname()[:2]), "peer": [cmd["addr"], cmd["port"]]}
-            raise failed from None
+        """socket.create_connection()'s loop, with the options set on each socket: every address of
+        `addr` (one for a literal; a name's in getaddrinfo's order), each with the whole timeout,
+        until one connects; the last failure is the call's."""
+        candidates = socket.getaddrinfo(cmd["addr"], cmd["port"], type=socket.SOCK_STREAM)
+        for i, (family, _, _, _, address) in enumerate(candidates):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            self.sockets[cmd.get("sock", "conn")] = sock
+            for name, value in cmd.get("options", {}).items():
+                set_option(sock, name, value)
+            sock.settimeout(cmd.get("timeout"))
+            try:
+                sock.connect(address)
+                break
+            except (OSError, CallTimeout) as exc:
+                if i + 1 < len(candidates):
+                    sock.close()
+                    continue
+                # a failed connect still had a local port: the packets that explain it use it
+                # Python's own deadline has no errno; the kernel's ETIMEDOUT (also a TimeoutError) has one
+                failed = CallTimeout() if isinstance(exc, socket.timeout) and exc.errno is None else exc
+                failed.extra = {"local": list(sock.getsockname()[:2]), "peer": [address[0], cmd["port"]]}
+                raise failed from None
         sock.settimeout(None)
         return None, {**endpoints(sock), "effective": effective(sock)}
 

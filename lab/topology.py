@@ -6,6 +6,7 @@ import ipaddress
 from lab import faults
 from lab.backends.base import HostSpec, Topology
 from lab.errors import SetupError
+from lab.record import alias
 from lab.scenario.kinds import UNOWNED
 
 
@@ -52,3 +53,20 @@ def unowned(scenario, hosts):
     if address is None or address in {h.address for h in hosts.values()}:
         raise SetupError(f"no unowned address in {host.name}'s subnet: {done.stdout.strip() or done.stderr.strip()}")
     return {UNOWNED: address}
+
+
+def dual_stack(scenario):
+    """Does the scenario use a host's address of the other family (connect's `family` or `by: name`,
+    drop's `family`, a packet rule's `family`)?"""
+    return any("family" in s.args and s.call != "listen" or s.args.get("by") == "name" for s in scenario.steps) \
+        or any(r.family for r in scenario.packets)
+
+
+def run_addresses(scenario, hosts, others):
+    """{host: its address in the run's family, unowned: its address}, and where the scenario is
+    dual-stack each host's address in the other family too, under its alias (`server/ipv4`)."""
+    addresses = {**{name: host.address for name, host in hosts.items()}, **others}
+    if dual_stack(scenario):
+        addresses.update({alias(name, family): address for name, host in hosts.items()
+                          for family, address in host.addresses.items() if family != host.family})
+    return addresses

@@ -13,9 +13,11 @@ name, else the receiver's (record.RunRecord.connection says which it is).
     (True, False, True)
 """
 
+import ipaddress
+
 from lab.calls import is_success
 from lab.evidence import explain
-from lab.record import RuleVerdict, RunRecord, StepVerdict, Verdict
+from lab.record import RuleVerdict, RunRecord, StepVerdict, Verdict, alias
 from lab.scenario.model import SUCCESS
 
 
@@ -48,6 +50,11 @@ def on_connection(segment, ends):
     return {(segment.src, segment.sport), (segment.dst, segment.dport)} == ends
 
 
+def address_of(run, host, family):
+    """A host's address in the rule's family: its run address, or its alias's (record.alias)."""
+    return run.addresses.get(alias(host, family), run.addresses[host]) if family else run.addresses[host]
+
+
 def judge_rule(rule, scenario, run):
     """Count the rule's packets in one capture of the run (a record.RunRecord being judged)."""
     seen_at = next((h for h in (rule.dst, rule.src) if h in run.packets), next(iter(run.packets), None))
@@ -60,8 +67,9 @@ def judge_rule(rule, scenario, run):
         since = after.start if after and after.start is not None else float("inf")  # never ran: nothing matches
     found = [
         s for s in segments
-        if (rule.src is None or s.src == run.addresses[rule.src])
-        and (rule.dst is None or s.dst == run.addresses[rule.dst])
+        if (rule.src is None or s.src == address_of(run, rule.src, rule.family))
+        and (rule.dst is None or s.dst == address_of(run, rule.dst, rule.family))
+        and (rule.family is None or ipaddress.ip_address(s.src).version == int(rule.family))
         and all(flag in s.flags for flag in rule.flags)
         and (s.icmp == rule.icmp if rule.icmp else s.arp == rule.arp if rule.arp else s.nd == rule.nd if rule.nd
              else s.tcp)

@@ -109,6 +109,17 @@ class LineProcess(Process):
         return rc
 
 
+def names_file(addresses):
+    """/etc/hosts lines naming every host by each of its addresses ({host: {family: address}}):
+    a program in the lab resolves a host's name as it would a server's.
+
+    >>> print(names_file({"server": {"4": "10.0.0.10", "6": "fd00::a"}}), end="")
+    10.0.0.10 server
+    fd00::a server
+    """
+    return "".join(f"{address} {name}\n" for name, by_family in addresses.items() for address in by_family.values())
+
+
 class Host(ABC):
     name: str
     addresses: dict       # {"4": its IPv4 address, "6": its IPv6 address in an IPv6 run}: fixed for the

@@ -122,10 +122,11 @@ class Confinement:
     program, so it works while the lab builds the run's network (the lab's own
     set-up is not confined)."""
 
-    def __init__(self, capture_folder):
+    def __init__(self, capture_folder, hosts_file=None):
         host, capture = compose_templates()[:2]
         self.roles = {"host": privileges("host", host), "capture": privileges("capture", capture)}
-        self.helper = subprocess.Popen([sys.executable, "-I", "-S", str(MOUNTVIEW), "-", str(capture_folder)],
+        hosts = [f"--hosts={hosts_file}"] if hosts_file else []
+        self.helper = subprocess.Popen([sys.executable, "-I", "-S", str(MOUNTVIEW), *hosts, "-", str(capture_folder)],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.fds = {}
         self.lock = threading.Lock()  # captures start in parallel

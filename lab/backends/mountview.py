@@ -5,7 +5,8 @@ milliseconds): for each argument, a new mount namespace, a private copy of
 the previous one (nothing propagates either way), in which every mount is
 read-only but the folder the argument names ("-" for none), and whose /dev
 is its own, as a container's is: the harmless devices only, since uid 0
-needs no capability to open a disk its owner may write. Then "ready" on
+needs no capability to open a disk its owner may write. With `--hosts=FILE`
+first, FILE is the views' /etc/hosts (read-only too), as a container has its own. Then "ready" on
 stdout and a wait for one line on stdin, while confine.py opens
 /proc/<pid>/ns/mnt. That file descriptor keeps the view alive after this
 process exits at the end of its input; the view goes when the last program
@@ -78,11 +79,13 @@ def wrong(writable):
     return [point for point, options in mounts().items() if ("ro" in options) == (point == writable)]
 
 
-def view(writable, first):
+def view(writable, first, hosts=None):
     call(libc.unshare(CLONE_NEWNS), "unshare")
     mount(None, "/", MS_REC | MS_PRIVATE)
     if first:
         own_dev()  # the next view copies this one's
+        if hosts:
+            mount(hosts, "/etc/hosts", MS_BIND)  # the run's names, as a container's /etc/hosts has them
     if writable:
         mount(writable, writable, MS_BIND)  # its own mount, so it can stay writable below
     for point in wrong(writable):
@@ -96,9 +99,10 @@ def view(writable, first):
         raise SystemExit(f"mounts still writable (or the folder {writable} not): {left}")
 
 
-def main(folders):
-    for i, folder in enumerate(folders):
-        view(None if folder == "-" else os.path.realpath(folder), first=i == 0)
+def main(args):
+    hosts = args.pop(0).removeprefix("--hosts=") if args and args[0].startswith("--hosts=") else None
+    for i, folder in enumerate(args):
+        view(None if folder == "-" else os.path.realpath(folder), first=i == 0, hosts=hosts)
         print("ready", flush=True)
         sys.stdin.readline()
 

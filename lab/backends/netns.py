@@ -41,7 +41,7 @@ from pathlib import Path
 
 from lab import runtimes
 from lab.backends import lease
-from lab.backends.base import Backend
+from lab.backends.base import Backend, names_file
 from lab.backends.confine import Confinement, kill_all
 from lab.backends.netns_hosts import (NAME, NETNS_DIR, NO_IPV6, PREFIX, SUBNET, SUBNET6, TOOLS, NetnsDeployment,
                                       NetnsHost, pids_in, run)
@@ -70,15 +70,20 @@ class NetnsBackend(Backend):
         try:
             deployment.workdir = Path(tempfile.gettempdir()) / deployment.netns_name("_captures")
             deployment.workdir.mkdir(mode=0o700)
-            deployment.confinement = Confinement(deployment.workdir)
+            addresses = [{"4": str(SUBNET[10 + i]), **({"6": str(SUBNET6[10 + i])} if topology.family == "6" else {})}
+                         for i in range(len(topology.hosts))]
+            names = Path(tempfile.gettempdir()) / deployment.netns_name("_names")  # removed with the captures
+            names.mkdir(mode=0o700)
+            hosts_file = names / "hosts"
+            hosts_file.write_text(names_file({spec.name: a for spec, a in zip(topology.hosts, addresses)}))
+            deployment.confinement = Confinement(deployment.workdir, hosts_file)
             switch = deployment.netns_name("")
             run(["ip", "netns", "add", switch])
             run(["ip", "netns", "exec", switch, "sysctl", "-q", "-w", *(f"{k}={v}" for k, v in NO_IPV6.items())])
             run(["ip", "-n", switch, "link", "add", "br0", "type", "bridge"])
             run(["ip", "-n", switch, "link", "set", "br0", "up"])
-            for i, spec in enumerate(topology.hosts):
-                addresses = {"4": str(SUBNET[10 + i]), **({"6": str(SUBNET6[10 + i])} if topology.family == "6" else {})}
-                deployment.hosts[spec.name] = NetnsHost(deployment, spec, addresses, topology.family)
+            for spec, host_addresses in zip(topology.hosts, addresses):
+                deployment.hosts[spec.name] = NetnsHost(deployment, spec, host_addresses, topology.family)
                 deployment.hosts[spec.name].create()
         except BaseException:
             self.down(deployment)

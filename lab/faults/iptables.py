@@ -22,9 +22,9 @@ MATCH = (Arg("peer", HOST, "Only traffic from this host."), Arg("port", PORT, "O
 RULE_GONE = ("does a matching rule exist",)  # what `iptables -D` says of a rule no longer there
 
 
-def iptables(host):
-    """The host's firewall command for the run's family: ip6tables where its address is IPv6."""
-    return "ip6tables" if ":" in host.address else "iptables"
+def iptables(family):
+    """The firewall command of an address family."""
+    return "ip6tables" if family == "6" else "iptables"
 
 
 def match(peer_address=None, port=None, syn=False, outgoing=False):
@@ -46,17 +46,18 @@ class Rules(Fault):
     def __init__(self):
         self.added = []  # (host, rule argv after the chain name)
 
-    def insert(self, ctx, host, rule, chain=None):
-        chain = chain or ("FORWARD" if host.router else "INPUT")
+    def insert(self, ctx, host, rule, chain=None, family=None):
+        """Insert a rule in the firewall of `family` (the run's by default)."""
+        chain, command_name = chain or ("FORWARD" if host.router else "INPUT"), iptables(family or host.family)
         rule = rule + ["-m", "comment", "--comment", ctx.tag]
-        command(host, [iptables(host), "-I", chain, "1", *rule])
-        self.added.append((host, chain, rule))
+        command(host, [command_name, "-I", chain, "1", *rule])
+        self.added.append((host, command_name, chain, rule))
         return f"{chain} " + " ".join(rule[:-4])
 
     def revert(self, ctx):
         added, self.added = self.added[::-1], []
-        undo_all(lambda host=host, chain=chain, rule=rule: undo(host, [iptables(host), "-D", chain, *rule], RULE_GONE)
-                 for host, chain, rule in added)
+        undo_all(lambda host=host, name=name, chain=chain, rule=rule: undo(host, [name, "-D", chain, *rule], RULE_GONE)
+                 for host, name, chain, rule in added)
 
 
 class Drop(Rules):
@@ -69,19 +70,23 @@ class Drop(Rules):
     args = (*MATCH, Arg("probability", {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                         "Drop this share of matching packets (iptables statistic)."),
             Arg("chain", {"enum": ["INPUT", "OUTPUT"]}, "INPUT (default; FORWARD on a router): what arrives; "
-                                                       "OUTPUT: what this host sends, to `peer` and its `port`."))
+                                                       "OUTPUT: what this host sends, to `peer` and its `port`."),
+            Arg("family", {"enum": [4, 6]}, "Only this family's packets: 4 in an IPv6 run (whose hosts have both "
+                                            "addresses) drops IPv4 alone; default: the run's family."))
 
-    def __init__(self, peer=None, port=None, syn=False, probability=None, chain="INPUT"):
+    def __init__(self, peer=None, port=None, syn=False, probability=None, chain="INPUT", family=None):
         super().__init__()
         self.peer, self.port, self.syn, self.probability, self.chain = peer, port, syn, probability, chain
+        self.family = None if family is None else str(family)
 
     def apply(self, ctx):
-        peer = ctx.hosts[self.peer].address if self.peer else None
+        family = self.family or ctx.host.family
+        peer = ctx.hosts[self.peer].addresses.get(family) if self.peer else None
         outgoing = self.chain == "OUTPUT"
         rule = match(peer, self.port, self.syn, outgoing)
         if self.probability is not None:
             rule += ["-m", "statistic", "--mode", "random", "--probability", str(self.probability)]
-        placed = self.insert(ctx, ctx.host, rule + ["-j", "DROP"], "OUTPUT" if outgoing else None)
+        placed = self.insert(ctx, ctx.host, rule + ["-j", "DROP"], "OUTPUT" if outgoing else None, family)
         return FaultRecord("drop", ctx.host.name, placed)
 
 

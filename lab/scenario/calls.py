@@ -39,6 +39,9 @@ CALLS = (
                           "no host owns (its ARP is never answered).", required=True), Arg("port", PORT, required=True),
         Arg("family", {"enum": [4, 6]}, "Which of `to`'s addresses: 4 reaches a host's IPv4 address in an IPv6 "
                                         "run (whose hosts have both); default: the run's family."),
+        Arg("by", {"enum": ["address", "name"]}, "address (default): `to`'s address of the family; name: `to`'s "
+                                                 "name, which the runtime resolves and tries as a program of it does "
+                                                 "(every host resolves each host's name to all its addresses)."),
         Arg("sock", SOCK), OPTIONS), outcome=True),
     Kind("call", "send", "One send() of `bytes` bytes (default 1); the outcome is the count queued.", (
         Arg("sock", SOCK), Arg("bytes", BYTES)), outcome=True),

@@ -200,6 +200,7 @@ class Loader:
         flags = raw.get("flags", [])
         return WireRule(line=line_of(self.root, where), why=raw["why"], src=raw.get("from"), dst=raw.get("to"),
                         icmp=raw.get("icmp"), arp=raw.get("arp"), nd=raw.get("nd"),
+                        family=None if "family" not in raw else str(raw["family"]),
                         retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),

@@ -165,6 +165,7 @@ class WireRule:
     icmp: str | None = None    # an ICMP destination-unreachable of this kind
     arp: str | None = None     # an ARP request or reply
     nd: str | None = None      # an IPv6 neighbour solicitation or advertisement
+    family: str | None = None  # only this family's packets (an IPv6 run's IPv4 ones); None: the run's
     retransmission: bool | None = None
     min: int = 0
     max: int | None = None
@@ -205,6 +206,8 @@ class WireRule:
                  else "+".join(self.flags) or "any"]
         if self.retransmission is not None:
             parts[0] += " retransmitted" if self.retransmission else " first sent"
+        if self.family:
+            parts[0] += f" over IPv{self.family}"
         parts += [f"{self.src or '*'}→{self.dst or '*'}"]
         if self.sock:
             parts.append(f"on {self.sock}")

@@ -87,6 +87,8 @@ RULE = {
         "count": COUNT, "min": COUNT, "max": COUNT,
         "why": {**WHY, "description": "What this packet proves."},
         "icmp": {"enum": ICMP, "description": "An ICMP (IPv4) or ICMPv6 (icmp6-...) error of this kind."},
+        "family": {"enum": [4, 6], "description": "Only packets of this family: 4 in an IPv6 run (whose hosts "
+                   "have both addresses) counts those between the hosts' IPv4 addresses."},
         "nd": {"enum": ["solicitation", "advertisement"], "description": "An IPv6 neighbour solicitation or "
                "advertisement (from: the asking host, to: the one asked for) instead of TCP."},
         "retransmission": {"type": "boolean", "description": "Only segments that repeat sequence space already sent."},
