@@ -85,3 +85,27 @@ def test_runs_of_two_runtimes_get_a_column_each_with_their_versions():
     assert matrix.columns == ["6.1.0 c", "6.1.0 java-nio"] and matrix.disagreements == 1
     assert matrix.runtimes == {"6.1.0 c": ["c glibc 2.36"], "6.1.0 java-nio": ["java-nio OpenJDK 17"]}
     assert "java-nio OpenJDK 17" in compare.as_html(matrix)
+
+
+def with_family(r, family, observed, why):
+    r["cell"] = {"scenario": "crash-reset", "runtime": "python", "family": family, "kernel": "6.18.0"}
+    r["verdict"]["steps"][0].update(observed=observed, expected=[observed], why=why)
+    return RunRecord.from_dict(r)
+
+
+def test_families_that_differ_are_a_column_each_with_the_reason_each_gives():
+    step = ("crash-reset", "step 17 server recv sock=a")
+    matrix = compare.build([with_family(record("6.18.0", "4344", True), "4", "4344", "three segments of 1448"),
+                            with_family(record("6.18.0", "4284", True), "6", "4284", "three segments of 1428")])
+    assert matrix.columns == ["6.18.0 ipv4", "6.18.0 ipv6"]
+    assert matrix.reasons(step) == {"three segments of 1448": ["6.18.0 ipv4"], "three segments of 1428": ["6.18.0 ipv6"]}
+    assert json.loads(compare.as_json(matrix))["rows"][0]["reasons"]["three segments of 1428"] == ["6.18.0 ipv6"]
+    assert "three segments of 1428" in compare.as_html(matrix)
+
+
+def test_a_difference_no_expectation_gives_a_reason_for_is_unexplained():
+    step = ("crash-reset", "step 17 server recv sock=a")
+    matrix = compare.build([with_family(record("6.18.0", "4344", True), "4", "4344", "same"),
+                            with_family(record("6.18.0", "4284", False), "6", "4284", "same")])
+    assert list(matrix.reasons(step)) == [compare.UNEXPLAINED]
+    assert not matrix.reasons(("crash-reset", "packets RST client→server"))

@@ -1,6 +1,8 @@
 """One matrix from many runs: rows are scenario steps and packet rules, columns are
 kernels, runtimes and families (lab/cell.py) or machines, cells the observed
-outcome; rows whose cells differ are marked.
+outcome; rows whose cells differ are marked, with the reason each column's
+expectation gives (a `kernels:`, `runtimes:` or `families:` entry's why), or
+"unexplained difference" where every column gives the same one.
 
 Takes result.json files from any source (this machine, another host's CI
 artifacts, later kernel VMs); only complete records count. A column is a
@@ -17,6 +19,9 @@ from lab.errors import ScenarioError
 from lab.record import RunRecord
 from lab.reports.page import document, join, tag
 from lab.scenario.model import parse_version
+
+
+UNEXPLAINED = "unexplained difference: every column gives the same reason for its expectation"
 
 
 @dataclass
@@ -37,7 +42,8 @@ class Cell:
 @dataclass
 class Matrix:
     columns: list
-    rows: dict            # (scenario, item) -> {"expected": {column: str}, "open": bool, "cells": {column: Cell}}
+    rows: dict            # (scenario, item) -> {"expected": {column: str}, "why": {column: str}, "open": bool,
+                          #                      "cells": {column: Cell}}
     runtimes: dict = field(default_factory=dict)   # column -> the runtimes' versions its runs recorded
 
     def differs(self, key):
@@ -48,6 +54,16 @@ class Matrix:
             return len({cell.ok for cell in row["cells"].values()}) > 1
         texts = {cell.text for cell in row["cells"].values()}
         return len(texts) > 1 or any(" / " in t for t in texts)
+
+    def reasons(self, key):
+        """Where the columns differ: {reason: its columns}, one entry per reason the columns'
+        expectations give; {UNEXPLAINED: columns} when they all give the same one."""
+        if not self.differs(key):
+            return {}
+        by_reason = {}
+        for column, why in self.rows[key]["why"].items():
+            by_reason.setdefault(why or "(no reason given)", []).append(column)
+        return by_reason if len(by_reason) > 1 else {UNEXPLAINED: list(self.rows[key]["cells"])}
 
     def expected(self, key):
         """What each column expected, once each (kernel-keyed expectations give several)."""
@@ -98,16 +114,17 @@ def build(records):
         column, v, name = column_of(r, split, dimensions), r.verdict, r.name
         versions.setdefault(column, set()).update(
             f"{h['runtime']} {h['version']}" for h in r.runtimes.values() if h.get("version"))
-        items = [(s.key, " or ".join(map(str, s.expected)), s.observed, s.passed, False) for s in v.steps]
-        items += [(f"packets {rule.text}", rule.wanted, rule.count, rule.passed, not rule.wanted.isdigit())
+        items = [(s.key, " or ".join(map(str, s.expected)), s.observed, s.passed, False, s.why) for s in v.steps]
+        items += [(f"packets {rule.text}", rule.wanted, rule.count, rule.passed, not rule.wanted.isdigit(), rule.why)
                   for rule in v.rules]
-        items += [(e.key, "explained", "explained" if e.explained else "UNEXPLAINED", e.explained, False)
+        items += [(e.key, "explained", "explained" if e.explained else "UNEXPLAINED", e.explained, False, "")
                   for e in v.evidence]
         if r.skipped:
-            items = [("skipped", "runs here", f"skipped: {r.skipped}", None, False)]
-        for item, expected, observed, passed, open_count in items:
-            row = rows.setdefault((name, item), {"expected": {}, "open": open_count, "cells": {}})
+            items = [("skipped", "runs here", f"skipped: {r.skipped}", None, False, "")]
+        for item, expected, observed, passed, open_count, why in items:
+            row = rows.setdefault((name, item), {"expected": {}, "why": {}, "open": open_count, "cells": {}})
             row["expected"][column] = expected
+            row["why"][column] = why
             cell = row["cells"].setdefault(column, Cell())
             cell.outcomes.append(observed)
             if passed is not None:
@@ -122,6 +139,7 @@ def as_json(matrix):
         "runtimes": matrix.runtimes,
         "disagreements": matrix.disagreements,
         "rows": [{"scenario": s, "item": item, "expected": row["expected"], "differs": matrix.differs((s, item)),
+                  "reasons": matrix.reasons((s, item)),
                   "cells": {c: {"outcomes": cell.outcomes, "ok": cell.ok} for c, cell in row["cells"].items()}}
                  for (s, item), row in matrix.rows.items()],
     }, indent=2)
@@ -135,9 +153,12 @@ def as_html(matrix):
             cell = row["cells"].get(c)
             cls = "none" if cell is None else {True: "ok", False: "bad", None: "skip"}[cell.ok]
             cells.append(tag("td", cell.text if cell else "—", class_=cls))
+        reasons = join([f"{', '.join(columns)}: {why}" for why, columns in matrix.reasons((scenario, item)).items()],
+                       tag("br"))
         body.append(tag("tr", tag("td", scenario), tag("td", item), tag("td", matrix.expected((scenario, item))),
-                        *cells, class_="differs" if matrix.differs((scenario, item)) else None))
-    head = tag("tr", *(tag("th", h) for h in ("scenario", "step or packet rule", "expected", *matrix.columns)))
+                        *cells, tag("td", reasons), class_="differs" if matrix.differs((scenario, item)) else None))
+    head = tag("tr", *(tag("th", h) for h in ("scenario", "step or packet rule", "expected", *matrix.columns,
+                                              "why the columns differ")))
     return document("tcp-fault-lab: compare", tag("h1", "Outcomes by kernel"),
                     tag("p", f"{matrix.disagreements} cells disagree with their expectation; rows in yellow differ "
                              "between columns."),

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lab.reports.compare import UNEXPLAINED
 from lab.verdict import describe
 
 PASS, FAIL = Text("pass", style="bold green"), Text("FAIL", style="bold red")
@@ -160,6 +161,10 @@ def show_compare(matrix, console, everything=False):
                       *[Text(c.text, style=style[c.ok]) if c else Text("—", style="dim") for c in cells],
                       style="on grey15" if matrix.differs(key) else "")
     console.print(table)
+    for key in filter(matrix.differs, matrix.rows):
+        for why, columns in matrix.reasons(key).items():
+            console.print(Text(f"{key[0]} · {key[1]} · {', '.join(columns)}: {why}",
+                               style="yellow" if why == UNEXPLAINED else ""), highlight=False)
     if hidden:
         console.print(f"[dim]{hidden} rows agree on every column and with their expectation (--all shows them)[/dim]")
     console.print(f"{matrix.disagreements} cells disagree with their expectation")
