@@ -22,12 +22,20 @@ def features_of(scenario):
     return sorted({feature for _, feature in probes.required(scenario)})
 
 
+def family_of(scenario):
+    """ "IPv4 and IPv6", or the one family the scenario makes sense in."""
+    return " and ".join(f"IPv{f}" for f in scenario.families)
+
+
 def markdown():
-    rows = ["| scenario | what it shows | faults | needs |", "|---|---|---|---|"]
+    """The table, then the scenarios of one family only, each with its reason."""
+    rows = ["| scenario | what it shows | faults | needs | families |", "|---|---|---|---|---|"]
     for s in scenarios():
         rows.append(f"| `{s.name}` | {s.summary} | {', '.join(faults_of(s)) or '—'} | "
-                    f"{', '.join(features_of(s)) or '—'} |")
-    return "\n".join(rows)
+                    f"{', '.join(features_of(s)) or '—'} | {family_of(s)} |")
+    only = [f"- `{s.name}` runs over {family_of(s)} only: {s.family_why}" for s in scenarios() if len(s.families) == 1]
+    return "\n".join(rows + ["", "Run over the other family (`--family`), these are SKIPPED with their reason:", ""]
+                     + only)
 
 
 def readme_with_catalogue(readme):
