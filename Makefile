@@ -12,8 +12,8 @@
 #   make matrix KERNELS="5.10 6.1"   the catalogue on Debian kernels booted in qemu, one compare page
 #        (RUNTIME=c or RUNTIMES="python c go": the guests' hosts in those runtimes; c and go only;
 #         FAMILY=6 or both: over IPv6 too)
-#   make nightly                     the catalogue on this host (Docker; netns in the five other runtimes)
-#                                    and on KERNELS, compared
+#   make nightly                     the catalogue over IPv4 and IPv6 on this host (Docker; netns in the
+#                                    five other runtimes) and on KERNELS, compared
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #        (RUNTIMES="python c go node java-nio java-socket": each runtime's added time per run, interleaved)
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
@@ -103,20 +103,22 @@ matrix: $(STAMP) mmdebstrap qemu $(NEEDS_RUNTIMES)
 nightly: setup tools qemu runtimes
 	rm -rf $(NIGHTLY)
 	status=0; \
-	$(PY) -m pytest scenarios/ -p no:cacheprovider --lab-out $(NIGHTLY)/host --junitxml=$(NIGHTLY)/host/junit.xml || status=$$?; \
+	$(PY) -m pytest scenarios/ -p no:cacheprovider --lab-family 4 --lab-family 6 \
+		--lab-out $(NIGHTLY)/host --junitxml=$(NIGHTLY)/host/junit.xml || status=$$?; \
 	$(PY) -m pytest scenarios/ -p no:cacheprovider --lab-backend netns $(foreach r,c java-nio java-socket go node,--lab-runtime $(r)) \
-		--lab-out $(NIGHTLY)/runtimes --junitxml=$(NIGHTLY)/runtimes/junit.xml || status=$$?; \
-	$(LAB) matrix $(KERNELS) --out $(NIGHTLY)/kernels --also $(NIGHTLY)/host $(NIGHTLY)/runtimes || status=$$?; \
+		--lab-family 4 --lab-family 6 --lab-out $(NIGHTLY)/runtimes --junitxml=$(NIGHTLY)/runtimes/junit.xml || status=$$?; \
+	$(LAB) matrix $(KERNELS) --family both --out $(NIGHTLY)/kernels --also $(NIGHTLY)/host $(NIGHTLY)/runtimes || status=$$?; \
 	exit $$status
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/ -q -m "not docker and not vm and not slow"
 
-# Then the catalogue once more in c and java-nio, on netns (the other runtimes: nightly).
+# The tests and the catalogue over IPv4 and IPv6 on Docker; then the catalogue once more in c and
+# java-nio, on netns (the other runtimes: nightly), and over IPv6 there.
 test: setup browser tools qemu runtimes
-	$(PY) -m pytest --junitxml=runs/junit.xml
+	$(PY) -m pytest --lab-family 4 --lab-family 6 --junitxml=runs/junit.xml
 	$(PY) -m pytest scenarios/ -q --lab-backend netns --lab-runtime c --lab-runtime java-nio \
-		--junitxml=runs/junit-runtimes.xml
+		--lab-family 4 --lab-family 6 --junitxml=runs/junit-runtimes.xml
 
 bench: setup tools $(NEEDS_RUNTIMES)
 	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND) $(if $(RUNTIMES),--runtimes $(RUNTIMES)) \
