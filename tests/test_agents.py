@@ -39,6 +39,26 @@ EVENT_KEYS = {"id", "op", "sock", "start", "end", "ret", "errno", "strerror", "t
               "error", "partial", "local", "peer", "how", "between", "effective", "address"}
 ERRNO_NAMES = set(errno.errorcode.values())
 V6 = "fd7a:b0f1:9e2d:ffff::1"   # the namespace's lo, nodad: the tests' own unique-local prefix, nothing outside it
+# The `named` namespace's /etc/hosts: `dual` with its IPv4 line first (as the lab's names_file() writes a host),
+# `sixfirst` with its IPv6 line first; localhost is 127.0.0.1 alone, as on this machine and in Debian's images.
+NAMES = f"127.0.0.1 localhost\n127.0.0.1 dual\n{V6} dual\n{V6} sixfirst\n127.0.0.1 sixfirst\n"
+# Where each runtime's connect by name goes (the address; words where the lookup fails), and why:
+# - c, python: getaddrinfo(AF_UNSPEC) sorted by glibc's rfc3484_sort() (sysdeps/posix/getaddrinfo.c): a
+#   unique-local address has ::/0's precedence 40, 127.0.0.1 ::ffff:0:0/96's 10: IPv6 first, whatever the file's order
+# - node: net.js lookupAndConnect() adds dns.ADDRCONFIG, and glibc's __check_pf() counts no IPv4 address but
+#   127.0.0.1 while lo's unique-local address counts for IPv6: getaddrinfo asks for AF_INET6 only, so `localhost`
+#   (127.0.0.1 alone) is not found, and `dual` is V6 alone
+# - go (no cgo): goLookupIPFiles() sorts /etc/hosts's addresses with sortByRFC6724() (addrselect.go), whose
+#   RFC 6724 table gives ::ffff:0:0/96 precedence 35 and fc00::/7 3: IPv4 first, whatever the file's order;
+#   dialParallel() dials the first family at once
+# - java: InetAddress.getByName() is getAllByName()'s first, IPv4 first with java.net.preferIPv6Addresses unset
+#   (InetAddress's PREFER_IPV4_VALUE, Inet6AddressImpl.lookupAllHostAddr())
+BY_NAME = {
+    "dual": {"c": V6, "python": V6, "node": V6, "go": "127.0.0.1", "java-nio": "127.0.0.1", "java-socket": "127.0.0.1"},
+    "sixfirst": {"c": V6, "python": V6, "node": V6, "go": "127.0.0.1", "java-nio": "127.0.0.1", "java-socket": "127.0.0.1"},
+    "localhost": {"c": "127.0.0.1", "python": "127.0.0.1", "node": "getaddrinfo", "go": "127.0.0.1",
+                  "java-nio": "127.0.0.1", "java-socket": "127.0.0.1"},
+}
 
 # What a runtime answers where it differs from the kernel's errno, and why (runtime source: file, function).
 RUNTIME_ANSWERS = {
@@ -116,25 +136,46 @@ def built():
     return argvs
 
 
-class NsHost:
-    """Just enough of a Host for lab.calls.Agent: spawn inside the namespace."""
+@pytest.fixture(scope="session")
+def named(tmp_path_factory):
+    """Like `netns`, with its own mount namespace whose /etc/hosts is NAMES (bind-mounted there only);
+    (net, mnt) namespace paths for nsenter."""
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")):
+        fail_or_skip("the agent tests need root, unshare and nsenter for a private network namespace")
+    hosts = tmp_path_factory.mktemp("names") / "hosts"
+    hosts.write_text(NAMES)
+    holder = subprocess.Popen(["unshare", "--net", "--mount", "sh", "-c", f"mount --bind {hosts} /etc/hosts && "
+                               f"ip link set lo up && ip addr add {V6}/64 dev lo nodad && echo up && exec sleep infinity"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        if holder.stdout.readline().strip() != "up":
+            fail_or_skip(f"cannot give a new mount and network namespace its own /etc/hosts and {V6}")
+        yield f"/proc/{holder.pid}/ns/net", f"/proc/{holder.pid}/ns/mnt"
+    finally:
+        holder.kill()
+        holder.wait()
 
-    def __init__(self, netns, argv):
-        self.name, self.netns, self.agent_argv = argv[-1], netns, argv
+
+class NsHost:
+    """Just enough of a Host for lab.calls.Agent: spawn inside the namespace (and mount namespace, if given)."""
+
+    def __init__(self, netns, argv, mntns=None):
+        self.name, self.netns, self.agent_argv, self.mntns = argv[-1], netns, argv, mntns
 
     def spawn(self, argv):
-        return PipeProcess(["nsenter", f"--net={self.netns}", *argv])
+        mount = [f"--mount={self.mntns}"] if self.mntns else []
+        return PipeProcess(["nsenter", f"--net={self.netns}", *mount, *argv])
 
 
 class Pair:
     """The runtime under test (`it`) and the Python agent (`peer`), in one namespace."""
 
-    def __init__(self, netns, built, runtime, sigpipe="ignore"):
+    def __init__(self, netns, built, runtime, sigpipe="ignore", mntns=None):
         if isinstance(built[runtime], str):
             fail_or_skip(built[runtime])
         self.netns, self.runtime = netns, runtime
-        self.it = Agent(NsHost(netns, built[runtime]), sigpipe)
-        self.peer = Agent(NsHost(netns, built["python"]))
+        self.it = Agent(NsHost(netns, built[runtime], mntns), sigpipe)
+        self.peer = Agent(NsHost(netns, built["python"], mntns))
         self.hello = self.it.log[0]["line"]
 
     def call(self, who, op, timeout=3.0, **args):
@@ -226,6 +267,12 @@ def check_shape(event, op, runtime, id_):
 def ends(end):
     """An event's [address, port] as (ip_address, port)."""
     return ipaddress.ip_address(end[0]), end[1]
+
+
+def unmapped(end):
+    """ends(), an IPv4-mapped IPv6 address as the IPv4 address it maps."""
+    address, port = ends(end)
+    return getattr(address, "ipv4_mapped", None) or address, port
 
 
 def expected(situation, runtime, default):
@@ -447,3 +494,22 @@ def test_ipv6_v6only(pair):
     assert accept.get("effective", {}).get("IPV6_V6ONLY") == (0 if reads_back else None), accept   # AF_INET6
     assert "ret" in pair.call("it", "listen", port=5022, sock="four")
     assert pair.listeners()[5022] == expected("bind-4", pair.runtime, ("0.0.0.0", None)), pair.listeners()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_connect_by_name(runtime, named, built):
+    """connect with a name as `addr`: the runtime resolves it as its programs do (the namespace's own /etc/hosts,
+    NAMES) and connects to a dual-stack [::] listener; BY_NAME says where each runtime goes and why."""
+    pair = Pair(named[0], built, runtime, mntns=named[1])
+    try:
+        assert "ret" in pair.call("peer", "listen", port=5030, family=6)
+        for name, where in BY_NAME.items():
+            event = pair.call("it", "connect", addr=name, port=5030, sock=name)
+            if where[runtime] == "getaddrinfo":   # no address: the runtime's words, no errno
+                assert "errno" not in event and "getaddrinfo" in event["words"], event
+                continue
+            assert "ret" in event and ends(event["peer"])[0] == ipaddress.ip_address(where[runtime]), (name, event)
+            accept = pair.call("peer", "accept", sock=f"a-{name}")   # an IPv4 client is ::ffff:127.0.0.1 there
+            assert unmapped(accept["peer"]) == unmapped(event["local"]), (accept, event)
+    finally:
+        pair.close()

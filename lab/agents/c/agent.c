@@ -7,7 +7,9 @@
  * Failures are errno's name and strerror(). IPv4 or IPv6 as a C program
  * picks it: listen's `family` (4 or 6), connect's family from the literal
  * (inet_pton AF_INET, then AF_INET6); addresses in sockaddr_storage and
- * inet_ntop's text. JSON is parsed and written by hand: commands and events
+ * inet_ntop's text. A connect to a name is getaddrinfo(3)'s loop: every
+ * address getaddrinfo(AF_UNSPEC, SOCK_STREAM) gives, in its order, each on a
+ * new socket with the step's deadline, until one connects. JSON is parsed and written by hand: commands and events
  * have small fixed shapes.
  *
  * Build: gcc -O2 -o agent agent.c
@@ -19,6 +21,7 @@
 #include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <linux/sockios.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -34,6 +37,7 @@
 
 #define MAX_SOCKS 64
 #define TIMED_OUT (-2)    /* an op's return: the deadline passed */
+#define NO_ERRNO (-3)     /* an op's return: failed with `words` and no errno (getaddrinfo's EAI_ codes) */
 
 /* tcp_states.h order; TCP_INFO's first byte is one of these. */
 static const char *TCP_STATES[] = {"", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
@@ -51,7 +55,8 @@ static struct { char name[64]; int fd; } socks[MAX_SOCKS];
 static char out[1 << 16];   /* the event being written */
 static size_t outlen;
 static char bad[256];       /* a bad command's message */
-static char how[128];       /* how connect was made */
+static char how[256];       /* how connect was made */
+static char words[128];     /* a failure's text where there is no errno */
 static long long partial = -1;
 static int timeout_errno;   /* what the call itself returned at a kernel deadline (SO_SNDTIMEO) */
 static char local_ep[96], peer_ep[96], address_ep[96];
@@ -337,25 +342,63 @@ static long long connect_poll(int fd, const struct sockaddr_storage *a, socklen_
     return rc;
 }
 
-static long long op_connect(const char *cmd) {
-    char name[64], addr[64], style[32];
-    text(cmd, "sock", "conn", name, sizeof name);
-    text(cmd, "addr", "", addr, sizeof addr);
-    text(cmd, "style", "blocking", style, sizeof style);
-    struct sockaddr_storage a;
-    socklen_t alen = parse_addr(addr, (int)num(cmd, "port", 0), &a);
-    if (!alen) { snprintf(bad, sizeof bad, "bad addr '%s'", addr); return -1; }
-    int fd = socket(a.ss_family, SOCK_STREAM, 0);
+/* One attempt: a new socket of a's family, `options`, connect in `style` with the deadline. */
+static long long connect_one(const char *cmd, const char *name, const char *style,
+                             const struct sockaddr_storage *a, socklen_t alen, int *fdp) {
+    int fd = *fdp = socket(a->ss_family, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     keep(name, fd);
     if (set_options(fd, cmd) < 0) return -1;
     double timeout = num(cmd, "timeout", -1);
-    long long rc;
-    if (strcmp(style, "blocking") == 0) rc = connect_blocking(fd, &a, alen, timeout);
-    else if (strcmp(style, "poll") == 0) rc = connect_poll(fd, &a, alen, timeout);
-    else { snprintf(bad, sizeof bad, "unknown connect style '%s' (blocking, poll)", style); return -1; }
-    int saved = errno;
-    local_of(fd);   /* a failed connect still had a local port: the packets that explain it use it */
+    if (strcmp(style, "blocking") == 0) return connect_blocking(fd, a, alen, timeout);
+    if (strcmp(style, "poll") == 0) return connect_poll(fd, a, alen, timeout);
+    snprintf(bad, sizeof bad, "unknown connect style '%s' (blocking, poll)", style);
+    return -1;
+}
+
+/* A literal is its one address; a name is getaddrinfo(3)'s client loop: each address in
+ * getaddrinfo's order on a new socket, a failed one closed, until one connects. The last
+ * failure is the call's, and its socket is kept (as a failed connect's socket always is here). */
+static long long op_connect(const char *cmd) {
+    char name[64], addr[256], style[32], service[16];
+    text(cmd, "sock", "conn", name, sizeof name);
+    text(cmd, "addr", "", addr, sizeof addr);
+    text(cmd, "style", "blocking", style, sizeof style);
+    int port = (int)num(cmd, "port", 0);
+    struct sockaddr_storage literal, a;
+    socklen_t alen = parse_addr(addr, port, &literal);
+    struct addrinfo hints = {0}, *res = NULL, one = {0};
+    if (alen) {
+        one.ai_addr = (struct sockaddr *)&literal;
+        one.ai_addrlen = alen;
+        res = &one;
+    } else {
+        if (!addr[0]) { snprintf(bad, sizeof bad, "no addr"); return -1; }
+        hints.ai_family = AF_UNSPEC;   /* the man page's client: AF_UNSPEC, SOCK_STREAM, no flags */
+        hints.ai_socktype = SOCK_STREAM;
+        snprintf(service, sizeof service, "%d", port);
+        int gai = getaddrinfo(addr, service, &hints, &res);
+        if (gai == EAI_SYSTEM) return -1;
+        if (gai) { snprintf(words, sizeof words, "getaddrinfo: %s", gai_strerror(gai)); return NO_ERRNO; }
+    }
+    long long rc = -1;
+    int tried = 0, fd = -1, saved = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (tried++ && fd >= 0) close(fd);   /* the last attempt failed: close it and go on */
+        memset(&a, 0, sizeof a);
+        memcpy(&a, ai->ai_addr, ai->ai_addrlen);
+        alen = ai->ai_addrlen;
+        rc = connect_one(cmd, name, style, &a, alen, &fd);
+        saved = errno;
+        if (rc == 0 || bad[0]) break;
+    }
+    if (res != &one) {
+        freeaddrinfo(res);
+        char each[160];
+        snprintf(each, sizeof each, "%.150s", how);
+        snprintf(how, sizeof how, "getaddrinfo(AF_UNSPEC, SOCK_STREAM) loop, address %d: %s", tried, each);
+    }
+    if (fd >= 0) local_of(fd);   /* a failed connect still had a local port: the packets that explain it use it */
     struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
     if (rc == 0 && getpeername(fd, (struct sockaddr *)&peer, &len) == 0) endpoint(peer_ep, sizeof peer_ep, &peer);
@@ -502,7 +545,7 @@ static void handle(const char *line) {
         flush_line();
         _exit(0);   /* without closing anything: the kernel closes our sockets as for a crashed program */
     }
-    bad[0] = how[0] = local_ep[0] = peer_ep[0] = address_ep[0] = effective[0] = 0;
+    bad[0] = how[0] = words[0] = local_ep[0] = peer_ep[0] = address_ep[0] = effective[0] = 0;
     partial = -1;
     timeout_errno = 0;
     long long rc = -1;
@@ -516,7 +559,8 @@ static void handle(const char *line) {
     else if (rc == TIMED_OUT) {
         emit(", \"timeout\": %g", num(line, "timeout", 0));
         if (timeout_errno) emit(", \"errno\": \"%s\", \"words\": \"%s\"", strerrorname_np(timeout_errno), strerror(timeout_errno));
-    } else if (rc < 0) {
+    } else if (rc == NO_ERRNO) emit(", \"words\": \"%s\"", words);
+    else if (rc < 0) {
         emit(", \"errno\": \"%s\", \"strerror\": \"%s\", \"words\": \"%s\"", strerrorname_np(saved), strerror(saved),
              strerror(saved));
     } else if (strcmp(op, "state") == 0) emit(", \"ret\": \"%s\"", state_name);
