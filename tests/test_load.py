@@ -183,6 +183,18 @@ def test_a_rule_counts_what_its_kernel_range_says():
     assert rule.for_kernel((6, 18, 44)) == rule
 
 
+def test_a_family_entry_reads_for_its_family_and_its_own_kernel_ranges():
+    rule = load_text(edit("count: 1,", "count: 1, families: [{family: 6, count: 2, why: six, "
+                                       "kernels: [{range: '<6.12', count: 3, why: old six}]}],"), "x").packets[0]
+    assert rule.for_cell((6, 18, 0), {}, "4") == rule.for_kernel((6, 18, 0))
+    assert [(r.wanted, r.why) for r in (rule.for_cell((6, 18, 0), {}, "6"), rule.for_cell((6, 1, 0), {}, "6"))] \
+        == [("2", "six"), ("3", "old six")]
+    step = load_text(edit("expect: 10}", "expect: 10, why: ten, families: [{family: 6, expect: 9, why: nine, "
+                                         "kernels: [{range: '<6.12', expect: 8, why: old nine}]}]}"), "x").steps[3]
+    assert [step.expect.for_cell(k, {}, "client", f).outcomes for k, f in
+            (((6, 18, 0), "4"), ((6, 18, 0), "6"), ((6, 1, 0), "6"))] == [(10,), (9,), (8,)]
+
+
 def test_count_and_min_in_a_block_rule_point_at_count():
     text = BASE + "  - why: w\n    from: server\n    count: 0\n    max: 1\n"
     assert refused(text).startswith("x.yaml:20: packet rule 3: give count, or min/max, not both")

@@ -150,7 +150,10 @@ class Loader:
         kernels = tuple(KernelExpect(k["range"], outcomes(k["expect"]), k["why"]) for k in raw.get("kernels", []))
         runtimes = tuple(RuntimeExpect(r["runtime"], outcomes(r.get("expect", [])), r["why"], r.get("words"),
                                        r.get("host")) for r in raw.get("runtimes", []))
-        families = tuple(FamilyExpect(str(f["family"]), outcomes(f["expect"]), f["why"]) for f in raw.get("families", []))
+        families = tuple(FamilyExpect(str(f["family"]), outcomes(f["expect"]), f["why"],
+                                      tuple(KernelExpect(k["range"], outcomes(k["expect"]), k["why"])
+                                            for k in f.get("kernels", [])))
+                         for f in raw.get("families", []))
         return Expect(outcomes(raw["expect"]), raw.get("why", ""), kernels, runtimes, families)
 
     def step(self, i, raw, hosts):
@@ -196,7 +199,10 @@ class Loader:
                 changes["arp"] = None   # neighbour discovery in place of ARP
             if any(k in f for k in ("count", "min", "max")):
                 changes["min"], changes["max"] = self.bounds(f, where + ["families", j], f"packet rule {i + 1}")
-            families.append(FamilyRule(str(f["family"]), changes, f["why"]))
+            kernels = tuple(KernelCount(k["range"], *self.bounds(k, where + ["families", j, "kernels", n],
+                                                                 f"packet rule {i + 1}"), k["why"])
+                            for n, k in enumerate(f.get("kernels", [])))
+            families.append(FamilyRule(str(f["family"]), changes, f["why"], kernels))
         flags = raw.get("flags", [])
         return WireRule(line=line_of(self.root, where), why=raw["why"], src=raw.get("from"), dst=raw.get("to"),
                         icmp=raw.get("icmp"), arp=raw.get("arp"), nd=raw.get("nd"),

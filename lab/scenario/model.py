@@ -57,10 +57,12 @@ class RuntimeExpect:
 
 @dataclass(frozen=True)
 class FamilyExpect:
-    """What a step sees over this address family where it differs from the other's."""
+    """What a step sees over this address family where it differs from the other's (and, with
+    `kernels`, where that differs by kernel too)."""
     family: str
     outcomes: tuple
     why: str
+    kernels: tuple = ()   # of KernelExpect
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class Expect:
                 return Expect(outcomes=(r.words,) if r.words else r.outcomes, why=r.why)
         for f in self.families:
             if f.family == family:
-                return Expect(outcomes=f.outcomes, why=f.why)
+                return Expect(outcomes=f.outcomes, why=f.why, kernels=f.kernels).for_kernel(version)
         return self.for_kernel(version)
 
 
@@ -150,6 +152,7 @@ class FamilyRule:
     family: str
     changes: dict
     why: str
+    kernels: tuple = ()   # of KernelCount: this family's count on some kernels
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,8 @@ class WireRule:
                 return replace(self, min=r.min, max=r.max, why=r.why, kernels=(), runtimes=(), families=())
         for f in self.families:
             if f.family == family:
-                return replace(self, **f.changes, why=f.why, kernels=(), runtimes=(), families=())
+                return replace(self, **f.changes, why=f.why, kernels=f.kernels, runtimes=(), families=()
+                               ).for_kernel(version)
         return self.for_kernel(version)
 
     def for_kernel(self, version):

@@ -47,6 +47,11 @@ RUNTIME_WHY = {**WHY, "description": "Why this runtime differs: its source (file
 FAMILY_WHY = {**WHY, "description": "Why this family differs: the kernel function that maps it (net/ipv6/... "
                                     "and its IPv4 counterpart) and the range measured over >= 10 runs."}
 
+STEP_KERNELS = {"type": "array", "description": "Outcomes that differ on some kernels; the first matching range wins.",
+                "items": {"type": "object", "additionalProperties": False, "required": ["range", "expect", "why"],
+                          "properties": {"range": {"$ref": "#/$defs/range"}, "expect": {"$ref": "#/$defs/outcomes"},
+                                         "why": {"type": "string"}}}}
+
 STEP_KEYS = {  # what every step may have, beside its kind and that kind's arguments
     "host": {"type": "string", "description": "The host this step happens on."},
     "id": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$",
@@ -55,15 +60,12 @@ STEP_KEYS = {  # what every step may have, beside its kind and that kind's argum
                 "description": "Seconds before the step is a TIMEOUT (default 5)."},
     "expect": {"$ref": "#/$defs/outcomes"},
     "why": {"type": "string", "description": "Why this outcome: the kernel path or man page."},
-    "kernels": {"type": "array", "description": "Outcomes that differ on some kernels; the first matching range wins.",
-                "items": {"type": "object", "additionalProperties": False, "required": ["range", "expect", "why"],
-                          "properties": {"range": {"$ref": "#/$defs/range"}, "expect": {"$ref": "#/$defs/outcomes"},
-                                         "why": {"type": "string"}}}},
+    "kernels": STEP_KERNELS,
     "families": {"type": "array", "description": "What the step sees over one address family where it differs "
                  "from the other (wins over kernels).",
                  "items": {"type": "object", "additionalProperties": False, "required": ["family", "expect", "why"],
                            "properties": {"family": {"enum": [4, 6]}, "expect": {"$ref": "#/$defs/outcomes"},
-                                          "why": FAMILY_WHY}}},
+                                          "why": FAMILY_WHY, "kernels": STEP_KERNELS}}},
     "runtimes": {"type": "array", "description": "What a runtime's program sees where it differs from the kernel's "
                  "outcome: another outcome (expect), or the exact words of a failure it gives no errno for.",
                  "items": {"type": "object", "additionalProperties": False, "required": ["runtime", "why"],
@@ -74,6 +76,13 @@ STEP_KEYS = {  # what every step may have, beside its kind and that kind's argum
                                           "expect": {"$ref": "#/$defs/outcomes"},
                                           "words": {"type": "string", "minLength": 1}, "why": RUNTIME_WHY}}},
 }
+
+RULE_KERNELS = {"type": "array", "description": "Counts that differ on some kernels; the first matching range wins.",
+                "items": {"type": "object", "additionalProperties": False, "required": ["range", "why"],
+                          "properties": {"range": {"$ref": "#/$defs/range"}, "count": COUNT, "min": COUNT,
+                                         "max": COUNT, "why": {**WHY, "description": (
+                                             "What the packets prove on these kernels, and the kernel change "
+                                             "behind the difference.")}}}}
 
 RULE = {
     "type": "object", "additionalProperties": False, "required": ["why"],
@@ -94,17 +103,12 @@ RULE = {
         "retransmission": {"type": "boolean", "description": "Only segments that repeat sequence space already sent."},
         "arp": {"enum": ["request", "reply"], "description": "An ARP request or reply (from/to are the asking "
                                                              "and asked hosts) instead of TCP."},
-        "kernels": {"type": "array", "description": "Counts that differ on some kernels; the first matching range wins.",
-                    "items": {"type": "object", "additionalProperties": False, "required": ["range", "why"],
-                              "properties": {"range": {"$ref": "#/$defs/range"}, "count": COUNT, "min": COUNT,
-                                             "max": COUNT, "why": {**WHY, "description": (
-                                                 "What the packets prove on these kernels, and the kernel change "
-                                                 "behind the difference.")}}}},
+        "kernels": RULE_KERNELS,
         "families": {"type": "array", "description": "The rule over one address family where it differs from the "
                      "other: a count, the ICMP kind, nd in place of arp (wins over kernels).",
                      "items": {"type": "object", "additionalProperties": False, "required": ["family", "why"],
                                "properties": {"family": {"enum": [4, 6]}, "count": COUNT, "min": COUNT, "max": COUNT,
-                                              "icmp": {"enum": ICMP},
+                                              "kernels": RULE_KERNELS, "icmp": {"enum": ICMP},
                                               "arp": {"enum": ["request", "reply"]},
                                               "nd": {"enum": ["solicitation", "advertisement"]},
                                               "why": FAMILY_WHY}}},
