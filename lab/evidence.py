@@ -42,8 +42,10 @@ ICMP_FOR = {
     "ENETUNREACH": {"net-unreachable", "net-prohibited"},
 }
 # The errno tcp_v6_err() (net/ipv6/tcp_ipv6.c) sets is icmpv6_err_convert()'s (net/ipv6/icmp.c,
-# its tab_unreach[] by code): on a connecting socket always (TCP_SYN_SENT: sk_err, the connect
-# fails), later as sk_err_soft (reported when the connection gives up) or, with IPV6_RECVERR, sk_err.
+# its tab_unreach[] by code): on a connecting socket (TCP_SYN_SENT) as sk_err when no call holds
+# the socket (the connect fails), else as sk_err_soft (scenarios/reject6-kinds.yaml: the resent
+# SYN's answer fails it); later as sk_err_soft (reported when the connection gives up) or, with
+# IPV6_RECVERR, sk_err.
 # ICMPV6_PKT_TOOBIG sets none: tcp_v6_err() lowers the path MTU (tcp_v6_mtu_reduced()) and returns,
 # so icmp6-packet-too-big explains no errno.
 ICMP6_FOR = {
