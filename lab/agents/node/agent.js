@@ -140,6 +140,7 @@ const ops = {
     socks.set(cmd.sock == null ? 'conn' : cmd.sock, c);
     Object.entries(cmd.options || {}).forEach(([k, v]) => setOption(s, k, v));
     const extra = { how: 'net.Socket.connect (nonblocking, libuv); the deadline is a timer, then destroy()', peer: [cmd.addr, cmd.port] };
+    s.on('lookup', (e, ip) => { if (ip) extra.peer = [ip, cmd.port]; }).on('connectionAttempt', ip => { extra.peer = [ip, cmd.port]; });   // a name: the address tried
     s.connect({ host: cmd.addr, port: cmd.port });
     try {
       await c.until(() => c.error || (!s.connecting && !s.pending), cmd.timeout);
