@@ -2,6 +2,7 @@
 their runtimes), the routes through its router, and the address no host owns."""
 
 import ipaddress
+import time
 
 from lab import faults
 from lab.backends.base import HostSpec, Topology
@@ -27,7 +28,8 @@ def topology(scenario, run_id, family="4"):
 
 
 def route_through_routers(scenario, hosts):
-    """Each host with `via` reaches every other non-router host through its router."""
+    """Each host with `via` reaches every other non-router host through its router; in an IPv6
+    run once the router's link-local address is no longer tentative."""
     for name, opts in scenario.hosts.items():
         if not opts.via:
             continue
@@ -37,6 +39,20 @@ def route_through_routers(scenario, hosts):
                                          "via", hosts[opts.via].address])
                 if not done.succeeded:
                     raise SetupError(f"cannot route {name} to {other} via {opts.via}: {done.stderr.strip()}")
+        if hosts[opts.via].family == "6":
+            link_local_settled(hosts[opts.via])
+
+
+def link_local_settled(router, timeout=3.0):
+    """Wait until the router's eth0 has no tentative address: its neighbour solicitations for the
+    packets it forwards come from its link-local address, and ndisc_send_ns() (net/ipv6/ndisc.c)
+    sends none while that is tentative (measured on Docker, whose eth0 begins duplicate address
+    detection before the run's settings apply: a forwarded SYN held 1-2 s)."""
+    deadline = time.monotonic() + timeout
+    while (done := router.exec(["ip", "-6", "-o", "addr", "show", "dev", "eth0", "tentative"])).stdout.strip():
+        if time.monotonic() > deadline:
+            raise SetupError(f"{router.name}'s link-local address still tentative after {timeout} s: {done.stdout}")
+        time.sleep(0.05)
 
 
 def unowned(scenario, hosts):

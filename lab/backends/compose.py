@@ -49,13 +49,12 @@ def ipv6_sysctls(spec):
     would end with none). IPv6 has no send_redirects: a router's redirects are
     ignored by the hosts routed through it."""
     values = {}
-    # Not eth0's own but a router's and redirects' (a host started again after a disconnect has no
-    # eth0 when they are applied): "all" covers disable_ipv6 and keep_addr_on_down; the rest leave a
-    # host's eth0 its link-local DAD and a router solicitation, noise the pcap parser drops (its lab
-    # address has no DAD: the engine adds it with nodad, as netns does). A router's link-local must
-    # not be tentative: a neighbour solicitation for a packet it forwards comes from it, and
-    # ndisc_send_ns() sends none while it is (measured: a forwarded SYN held 1-2 s on Docker).
-    for scope in SCOPES if spec.router else ("all", "default"):
+    # Not eth0's own but for redirects (a host started again after a disconnect has no eth0 when
+    # they are applied): "all" covers disable_ipv6 and keep_addr_on_down; the rest leave a
+    # container's eth0 its link-local DAD (begun before any setting applies) and a router
+    # solicitation, noise the pcap parser drops (its lab address has no DAD: the engine adds it
+    # with nodad, as netns does). A router waits for its link-local (topology.py).
+    for scope in ("all", "default"):
         values.update({f"net.ipv6.conf.{scope}.disable_ipv6": "0", f"net.ipv6.conf.{scope}.accept_dad": "0",
                        f"net.ipv6.conf.{scope}.accept_ra": "0", f"net.ipv6.conf.{scope}.autoconf": "0",
                        f"net.ipv6.conf.{scope}.router_solicitations": "0",
