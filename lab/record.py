@@ -207,11 +207,13 @@ class RunRecord:
     timings: dict = field(default_factory=dict)       # phase -> seconds
     pcaps: tuple = ()                      # file names in the run directory
     directory: Path | None = None
+    counters: dict = field(default_factory=dict)      # {"before"|"after": {host: {counter: value}}} (counters.py)
 
     @classmethod
-    def of(cls, observations, packets, addresses, step_hosts):
+    def of(cls, observations, packets, addresses, step_hosts, counters=None):
         """A run as the verdict judges it. step_hosts: {step number: host}."""
-        return cls(tuple(observations), packets, addresses, connections(observations, step_hosts, addresses, packets))
+        return cls(tuple(observations), packets, addresses, connections(observations, step_hosts, addresses, packets),
+                   counters=counters or {})
 
     @classmethod
     def read(cls, path):
@@ -237,7 +239,7 @@ class RunRecord:
             skipped=raw.get("skipped"), name=scenario.get("name", ""), summary=scenario.get("summary", ""),
             story=scenario.get("story", ""), hosts=tuple(scenario.get("hosts") or addresses),
             run_id=data.get("run_id", ""), environment=data.get("environment", {}), timings=data.get("timings", {}),
-            cell=cell_of(data), runtimes=data.get("runtimes", {}),
+            cell=cell_of(data), runtimes=data.get("runtimes", {}), counters=data.get("counters", {}),
             pcaps=tuple(data.get("files", {}).get("pcaps", ())), directory=directory)
 
     def host_of(self, address):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab import faults, packets, probes, runtimes, socket_table, verdict
+from lab import counters, faults, packets, probes, runtimes, socket_table, verdict
 from lab.calls import Agent, outcome
 from lab.capture import Captures
 from lab.errors import FaultError, HostGone, StepTimeout
@@ -87,6 +87,7 @@ class RunResult:
     skipped: str | None = None   # why the scenario could not run here
     runtimes: dict = dataclasses.field(default_factory=dict)  # host -> its agent's runtime and version
     family: str = "4"            # the address family of its hosts' traffic
+    counters: dict = dataclasses.field(default_factory=dict)  # {"before"|"after": {host: {counter: value}}}
     directory: Path | None = None
 
 
@@ -256,6 +257,7 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None,
             captures = Captures({} if skipped else {n: h for n, h in hosts.items() if scenario.hosts[n].capture})
             progress("starting captures")
             captures.start()
+            counted = {"before": counters.read(hosts, counters.hosts_of(scenario))}
         lap("setup")
         steps = Steps(scenario, hosts, progress, run_id, others)
         unhealed = []
@@ -265,6 +267,7 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None,
         finally:
             with deferred_interrupts():
                 unhealed = steps.heal_all()
+                counted["after"] = counters.read(hosts, counters.hosts_of(scenario))
         lap("steps")
         progress("collecting captures")
         with deferred_interrupts():
@@ -279,12 +282,12 @@ def run(scenario, backend, progress=lambda msg: None, run_id=None, runtime=None,
     known = set(addresses.values())
     segments = {name: packets.parse(pcap, known) for name, pcap in pcaps.items()}
     judged = verdict.judge(scenario, parse_version(env["kernel"]), observations, segments, addresses,
-                           {name: opts.runtime for name, opts in scenario.hosts.items()}, family)
+                           {name: opts.runtime for name, opts in scenario.hosts.items()}, family, counted)
     judged = dataclasses.replace(judged, unhealed=tuple(unhealed))
     lap("verdict")
     agent_logs = {name: [line for log in logs for line in log] for name, logs in steps.logs.items()}
     return RunResult(
         scenario=scenario, run_id=run_id, env=env, timings=timings, observations=observations,
         verdict=judged, agent_logs=agent_logs, pcaps=pcaps, addresses=addresses, segments=segments,
-        skipped=skipped, runtimes=steps.runtimes, family=family,
+        skipped=skipped, runtimes=steps.runtimes, family=family, counters=counted,
     )

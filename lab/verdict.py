@@ -15,6 +15,7 @@ name, else the receiver's (record.RunRecord.connection says which it is).
 
 import ipaddress
 
+from lab import counters
 from lab.calls import is_success
 from lab.evidence import explain
 from lab.record import RuleVerdict, RunRecord, StepVerdict, Verdict, alias
@@ -55,8 +56,19 @@ def address_of(run, host, family):
     return run.addresses.get(alias(host, family), run.addresses[host]) if family else run.addresses[host]
 
 
+def judge_counter(rule, run):
+    """A counter rule: how much the counter grew at its host between the readings before and after the steps."""
+    grew = counters.delta(run.counters.get("before", {}).get(rule.at), run.counters.get("after", {}).get(rule.at),
+                          rule.counter)
+    passed = grew is not None and rule.min <= grew and (rule.max is None or grew <= rule.max)
+    return RuleVerdict(text=rule.text, wanted=rule.wanted, seen_at=rule.at, count=grew if grew is not None else -1,
+                       packets=(), why=rule.why, passed=passed)
+
+
 def judge_rule(rule, scenario, run):
     """Count the rule's packets in one capture of the run (a record.RunRecord being judged)."""
+    if rule.counter:
+        return judge_counter(rule, run)
     seen_at = next((h for h in (rule.dst, rule.src) if h in run.packets), next(iter(run.packets), None))
     segments = run.packets.get(seen_at, [])
     conn = rule_connection(rule, run)
@@ -95,10 +107,11 @@ def rule_connection(rule, run):
     return next(filter(None, (run.connection(rule.sock, host) for host in hosts)), None)
 
 
-def judge(scenario, kernel, observations, captures, addresses, runtimes=None, family="4"):
-    """captures: {host: [Segment]}; addresses: {host: ip}; runtimes: {host: runtime name}; family "4" or "6"."""
+def judge(scenario, kernel, observations, captures, addresses, runtimes=None, family="4", counted=None):
+    """captures: {host: [Segment]}; addresses: {host: ip}; runtimes: {host: runtime name}; family "4" or "6";
+    counted: {"before"|"after": {host: {counter: value}}}."""
     runtimes = runtimes or {}
-    run = RunRecord.of(observations, captures, addresses, {s.number: s.host for s in scenario.steps})
+    run = RunRecord.of(observations, captures, addresses, {s.number: s.host for s in scenario.steps}, counted)
     return Verdict(
         steps=judge_steps(scenario, kernel, run, runtimes, family),
         rules=tuple(judge_rule(r.for_cell(kernel, runtimes, family), scenario, run) for r in scenario.packets),

@@ -311,3 +311,12 @@ def test_connect_and_packet_rules_may_name_the_unowned_address():
     s = load_text(edit("sock: a, to: server,", "sock: a, to: unowned,").replace(
         "{from: client, to: server, flags: SYN", "{from: client, to: unowned, flags: SYN"), "x.yaml")
     assert s.step(2).args["to"] == "unowned" and s.packets[0].dst == "unowned"
+
+
+def test_a_counter_rule_names_its_host_and_counts_no_packets():
+    rule = load_text(BASE + "  - {counter: ListenOverflows, at: server, count: 2, why: w}\n", "x").packets[-1]
+    assert (rule.counter, rule.at, rule.wanted, rule.text) == ("ListenOverflows", "server", "2",
+                                                                "counter ListenOverflows at server")
+    for bad in ("{counter: ListenOverflows, count: 2, why: w}", "{counter: X, at: nobody, why: w}",
+                "{counter: X, at: server, from: client, why: w}", "{at: server, why: w}"):
+        assert "a counter rule reads `counter` at a host" in refused(BASE + f"  - {bad}\n"), bad

@@ -8,6 +8,7 @@ from lab import calls, verdict
 from lab.packets import Segment
 from lab.record import Observation, RunRecord
 from lab.scenario.load import load_text
+from lab.scenario.model import WireRule
 
 S, C = "10.0.0.2", "10.0.0.3"
 ADDRESSES = {"server": S, "client": C}
@@ -243,3 +244,14 @@ def test_is_success(token, success):
 ])
 def test_matches(expected, observed, result):
     assert verdict.matches(expected, observed) is result
+
+
+def test_a_counter_rule_judges_how_much_its_host_counted_between_before_and_after():
+    rule = WireRule(line=1, why="two SYNs dropped", counter="ListenOverflows", at="server", min=2, max=2)
+    run = RunRecord.of([], {}, ADDRESSES, {}, {"before": {"server": {"TcpExt.ListenOverflows": 5}},
+                                                 "after": {"server": {"TcpExt.ListenOverflows": 7}}})
+    judged = verdict.judge_rule(rule, None, run)
+    assert (judged.count, judged.passed, judged.seen_at, judged.text) == (2, True, "server",
+                                                                         "counter ListenOverflows at server")
+    gone = RunRecord.of([], {}, ADDRESSES, {}, {"before": {"server": {"TcpExt.ListenOverflows": 5}}, "after": {}})
+    assert not verdict.judge_rule(rule, None, gone).passed, "a host that could not be read after the steps fails"

@@ -73,6 +73,7 @@ def record(result):
         # containers share the machine's kernel, so calls and packets have one clock
         "clock": {"source": "CLOCK_REALTIME", "alignment": "shared kernel clock", "uncertainty_s": 0.0},
         "addresses": result.addresses,
+        "counters": result.counters,
         "observations": [
             {"step": o.number, "outcome": o.outcome, "start": o.start, "end": o.end, "event": o.event}
             for o in result.observations

@@ -31,6 +31,7 @@ from lab.scenario.model import (Expect, FamilyExpect, FamilyRule, HostOptions, K
                                 RuntimeCount, RuntimeExpect, Scenario, Step, WireRule)
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+PACKET_KEYS = {"from", "to", "flags", "sock", "after", "data", "icmp", "arp", "nd", "retransmission", "family"}
 KINDS = Kinds(CALLS + WAITS + faults.KINDS)  # every step kind, each declared once
 
 
@@ -181,6 +182,11 @@ class Loader:
         if "sock" in raw and raw["sock"] not in sockets:
             self.fail(where + ["sock"], f"packet rule {i + 1}: no connection named {raw['sock']!r} "
                                         f"(named: {', '.join(sorted(sockets)) or 'none'})")
+        mixed = sorted(set(raw) & PACKET_KEYS) if "counter" in raw else []
+        bad_at = ("counter" in raw) != ("at" in raw) or raw.get("at", next(iter(hosts))) not in hosts
+        if mixed or bad_at:
+            self.fail(where + [(mixed or ["at"])[0]], f"packet rule {i + 1}: a counter rule reads `counter` at "
+                      f"a host (`at`: {', '.join(hosts)}) and counts no packets (no {', '.join(sorted(PACKET_KEYS))})")
         low, high = self.bounds(raw, where, f"packet rule {i + 1}")
         kernels = tuple(KernelCount(k["range"], *self.bounds(k, where + ["kernels", j], f"packet rule {i + 1}"),
                                     k["why"]) for j, k in enumerate(raw.get("kernels", [])))
@@ -207,6 +213,7 @@ class Loader:
         return WireRule(line=line_of(self.root, where), why=raw["why"], src=raw.get("from"), dst=raw.get("to"),
                         icmp=raw.get("icmp"), arp=raw.get("arp"), nd=raw.get("nd"),
                         family=None if "family" not in raw else str(raw["family"]),
+                        counter=raw.get("counter"), at=raw.get("at"),
                         retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),

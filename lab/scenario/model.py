@@ -169,6 +169,8 @@ class WireRule:
     arp: str | None = None     # an ARP request or reply
     nd: str | None = None      # an IPv6 neighbour solicitation or advertisement
     family: str | None = None  # only this family's packets (an IPv6 run's IPv4 ones); None: the run's
+    counter: str | None = None  # not packets: how much this kernel counter of host `at` grew (counters.py)
+    at: str | None = None
     retransmission: bool | None = None
     min: int = 0
     max: int | None = None
@@ -206,6 +208,8 @@ class WireRule:
 
     @property
     def text(self):
+        if self.counter:
+            return f"counter {self.counter} at {self.at}"
         parts = [f"ICMP {self.icmp}" if self.icmp else f"ARP {self.arp}" if self.arp else f"ND {self.nd}" if self.nd
                  else "+".join(self.flags) or "any"]
         if self.retransmission is not None:

@@ -96,6 +96,11 @@ RULE = {
         "count": COUNT, "min": COUNT, "max": COUNT,
         "why": {**WHY, "description": "What this packet proves."},
         "icmp": {"enum": ICMP, "description": "An ICMP (IPv4) or ICMPv6 (icmp6-...) error of this kind."},
+        "counter": {"type": "string", "pattern": "^[A-Za-z0-9]+([.][A-Za-z0-9]+)?$",
+                    "description": "Not packets: how much this kernel counter grew over the run at host `at` "
+                                   "(/proc/net/netstat, /proc/net/snmp as nstat reads them: ListenOverflows, "
+                                   "TcpExt.ListenDrops, Tcp.RetransSegs, ...)."},
+        "at": {"type": "string", "description": "The host whose kernel's counter a counter rule reads."},
         "family": {"enum": [4, 6], "description": "Only packets of this family: 4 in an IPv6 run (whose hosts "
                    "have both addresses) counts those between the hosts' IPv4 addresses."},
         "nd": {"enum": ["solicitation", "advertisement"], "description": "An IPv6 neighbour solicitation or "
