@@ -319,6 +319,9 @@ func (a *agent) connect(cmd *command, ev event) (any, error) {
 	c, err := d.Dial("tcp", net.JoinHostPort(cmd.Addr, fmt.Sprint(cmd.Port))) // the family from the literal
 	if err != nil {
 		a.socks[name(cmd, "conn")] = dialFailed{}
+		if op, ok := err.(*net.OpError); ok && op.Addr != nil { // a name: the address the dial tried last
+			ev["peer"] = endpoint(op.Addr)
+		}
 		return nil, err // a failed Dial does not say which local port it had
 	}
 	a.socks[name(cmd, "conn")] = c
