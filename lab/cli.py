@@ -143,7 +143,7 @@ def cmd_matrix(args, console):
     [loader.path_for(name) for name in args.names or ()]  # an unknown name fails here, not after a boot
     with progress(console, "kernel matrix") as status:
         done, table, seconds = matrix.run(args.kernels, args.names or (), args.out, args.also, args.runtime or (),
-                                          say=lambda msg: status.update(escape(msg)),
+                                          say=lambda msg: status.update(escape(msg)), tell=status.event,
                                           families=() if args.family == "4" else families(args.family))
     terminal.show_compare(table, console, everything=args.all)
     terminal.show_kernel_runs(done, console)

@@ -67,7 +67,8 @@ def guest_command(names, runtime_names=(), families=()):
     ['--lab-runtime', 'python', '--lab-runtime', 'c', '--lab-family', '4', '--lab-family', '6', 'scenarios/crash-reset.yaml']
     """
     paths = [f"scenarios/{n}.yaml" for n in names] if names else ["scenarios/"]
-    return ["python3", "-m", "pytest", "-p", "lab.pytest_plugin", "-p", "no:cacheprovider", "-q",
+    # -v: a line per scenario as it finishes, which the host passes on as progress
+    return ["python3", "-m", "pytest", "-p", "lab.pytest_plugin", "-p", "no:cacheprovider", "-v",
             "--lab-backend", "netns", "--lab-out", "runs", "--junitxml", "runs/junit.xml",
             *(x for r in runtime_names for x in ("--lab-runtime", r)),
             *(x for f in families for x in ("--lab-family", f)), *paths]
@@ -97,7 +98,22 @@ def guest_agents(names, runtime_names=()):
     return [runtimes.build(name) for name in sorted(wanted) if name != runtimes.DEFAULT]
 
 
-def run_kernel(request, names, out, say, runtime_names=(), agents=(), families=()):
+def finished(release, tell):
+    """A guest console line that says a scenario finished (pytest -v: `path::id PASSED [ 3%]`), to `tell`.
+
+    >>> seen = []
+    >>> for text in ("[    3.1] random: crng init done", "scenarios/x.yaml::x[netns] PASSED   [ 50%]"):
+    ...     finished("6.1.0", seen.append)(text)
+    >>> seen
+    ['6.1.0: x[netns] PASSED   [ 50%]']
+    """
+    def line(text):
+        if "::" in text and any(word in text for word in ("PASSED", "FAILED", "SKIPPED", "ERROR")):
+            tell(f"{release}: {text.split('::', 1)[1].strip()}")
+    return line
+
+
+def run_kernel(request, names, out, say, runtime_names=(), agents=(), families=(), tell=lambda msg: None):
     kernel = kernels.fetch(request, say)
     dest = out / kernel.release
     shutil.rmtree(dest, ignore_errors=True)  # an earlier matrix's runs of this kernel: not this one's
@@ -105,7 +121,7 @@ def run_kernel(request, names, out, say, runtime_names=(), agents=(), families=(
     in_runtimes += f" over IPv{' and IPv'.join(families)}" if families else ""
     say(f"{kernel.release}: booting, then the catalogue{in_runtimes}")
     result = vm.run(kernel, guest_command(names, runtime_names, families), dest=dest, timeout=VM_TIMEOUT, say=say,
-                    agents=agents)
+                    agents=agents, tell=finished(kernel.release, tell))
     if result.collected is None:
         tail = "\n".join(result.console.strip().splitlines()[-15:])
         raise SetupError(f"the VM of {kernel.release} brought nothing back "
@@ -124,14 +140,16 @@ def verdicts(directory):
     return counts
 
 
-def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), say=lambda msg: None, families=()):
+def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), say=lambda msg: None, families=(),
+        tell=lambda msg: None):
     """Run every kernel (the catalogue in each of `runtime_names`, default python, over each of
-    `families`, default IPv4), then compare; return (the KernelRuns, the compare Matrix, seconds taken)."""
+    `families`, default IPv4), then compare; return (the KernelRuns, the compare Matrix, seconds taken).
+    say(what runs now); tell(each guest scenario as it finishes)."""
     runtime_names = list(dict.fromkeys(runtime_names))
     agents = guest_agents(names, runtime_names)  # before any fetch: a runtime the guest lacks fails here
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    done = [attempt(request, names, out, say, runtime_names, agents, families) for request in requests]
+    done = [attempt(request, names, out, say, runtime_names, agents, families, tell) for request in requests]
     ran = [Path(k.directory) for k in done if k.directory]
     if not ran and not also:
         raise SetupError("no kernel could run: " + "; ".join(f"{k.request}: {k.error}" for k in done))

@@ -1,8 +1,9 @@
 """Progress on long work: a spinner in a terminal, and in a log (a CI job's, a file) a line
 now and then, so a 10-minute kernel matrix is not 10 silent minutes.
 
-In a log a message is printed when it is the first, or when EVERY seconds have passed
-since the last line printed; the others only replace what the next line will say.
+update(message) says what runs now: in a log it is printed when it is the first, or when
+EVERY seconds have passed since the last line printed. event(message) says something
+finished (a kernel's scenario passed): printed at once, above the spinner in a terminal.
 
     >>> from io import StringIO
     >>> from rich.console import Console
@@ -11,6 +12,10 @@ since the last line printed; the others only replace what the next line will say
     ...     p.update("step 1")
     >>> out.getvalue().split("] ")[1]
     'starting\\n'
+    >>> with progress(Console(file=out), "starting") as p:
+    ...     p.event("6.1: crash-reset PASSED")
+    >>> out.getvalue().splitlines()[-1].split("] ")[1]
+    '6.1: crash-reset PASSED'
 """
 
 import contextlib
@@ -32,6 +37,11 @@ class LogLines:
             self.console.print(f"[{now - self.began:7.1f} s] {message}", markup=False, highlight=False)
             self.printed = now
 
+    def event(self, message):
+        now = time.monotonic()
+        self.console.print(f"[{now - self.began:7.1f} s] {message}", markup=False, highlight=False)
+        self.printed = now
+
     def stop(self):
         pass
 
@@ -43,6 +53,7 @@ class LogLines:
 def progress(console, first):
     if console.is_terminal:
         with console.status(first) as status:
+            status.event = lambda message: console.print(message, markup=False, highlight=False)
             yield status
     else:
         yield LogLines(console, first)

@@ -89,9 +89,9 @@ def die_with_parent():
 
 
 def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=600.0, say=lambda msg: None,
-        agents=()):
+        agents=(), tell=lambda line: None):
     """Boot `kernel` with the lab and the built `agents` inside, run `argv` in /opt/tcp-fault-lab,
-    bring `collect` back into `dest`.
+    bring `collect` back into `dest`; `tell` gets each line the guest's console prints.
 
     `dest` defaults to a new directory under runs/. qemu is killed at `timeout`
     seconds, and on every way out of this function, Ctrl-C included.
@@ -114,7 +114,7 @@ def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=60
                                     stdout=subprocess.PIPE, stderr=stderr,
                                     start_new_session=True, preexec_fn=die_with_parent)
         try:
-            console, marks = watch(qemu, started + timeout, mark)
+            console, marks = watch(qemu, started + timeout, mark, tell)
         finally:
             if qemu.poll() is None:
                 qemu.kill()
@@ -133,8 +133,8 @@ def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=60
             collected=collected, accel=accel, timed_out=timed_out)
 
 
-def watch(qemu, deadline, mark):
-    """Read the console until qemu exits or the deadline; note when the markers went by.
+def watch(qemu, deadline, mark, tell=lambda line: None):
+    """Read the console until qemu exits or the deadline, each line to `tell`; note when the markers went by.
 
     Returns the console text and {"start": (t, None), "exit": (t, status)}.
     """
@@ -152,6 +152,8 @@ def watch(qemu, deadline, mark):
             end = buf.rfind(b"\n") + 1
             for m in pattern.finditer(buf, seen, end):
                 marks[m.group(1).decode()] = (time.monotonic(), int(m.group(2)) if m.group(2) else None)
+            for line in bytes(buf[seen:end]).decode(errors="replace").splitlines():
+                tell(line.rstrip("\r"))
             seen = max(seen, end)
     return buf.decode(errors="replace").replace("\r\n", "\n"), marks
 
