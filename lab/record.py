@@ -97,6 +97,16 @@ def syn_ports(packets, address, peer, start, end):
             and "ACK" not in s.flags and start <= s.ts <= end}
 
 
+def own_address(addresses, host, peer):
+    """The host's address in its peer's family: in an IPv6 run an IPv4 connection's is its alias's.
+
+    >>> own_address({"c": "fd00::b", "c/ipv4": "10.0.0.11"}, "c", "::ffff:10.0.0.10")
+    '10.0.0.11'
+    """
+    family = "6" if ":" in canonical(peer) else "4"
+    return addresses.get(alias(host, family), addresses.get(host))
+
+
 def connections(observations, step_hosts, addresses, packets=None):
     """Every connect() and accept() that reported its endpoints (a connect's local port
     found on the wire when its runtime did not report it), in step order."""
@@ -107,13 +117,14 @@ def connections(observations, step_hosts, addresses, packets=None):
         if host and event.get("op") == "connect" and event.get("peer") and not event.get("local") and packets \
                 and o.start is not None and host in addresses:
             paddr, pport = event["peer"]
-            ports = syn_ports(packets, addresses[host], (canonical(paddr), pport), o.start, o.end)
+            own = own_address(addresses, host, paddr)
+            ports = syn_ports(packets, own, (canonical(paddr), pport), o.start, o.end)
             if len(ports) <= 1:
-                event = {**event, "local": [addresses[host], ports.pop() if ports else None]}
+                event = {**event, "local": [own, ports.pop() if ports else None]}
         if host and event.get("op") in ("connect", "accept") and event.get("local") and event.get("peer"):
             (laddr, lport), (paddr, pport) = event["local"], event["peer"]
             laddr, peer = canonical(laddr), (canonical(paddr), pport)
-            local = (addresses.get(host, laddr) if laddr in ("0.0.0.0", "::") else laddr, lport)
+            local = (own_address(addresses, host, paddr) or laddr if laddr in ("0.0.0.0", "::") else laddr, lport)
             found.append(Connection(o.number, host, event.get("sock") or "conn", local, peer))
     return tuple(found)
 
