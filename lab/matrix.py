@@ -105,11 +105,11 @@ def finished(release, tell):
     >>> for text in ("[    3.1] random: crng init done", "scenarios/x.yaml::x[netns] PASSED   [ 50%]"):
     ...     finished("6.1.0", seen.append)(text)
     >>> seen
-    ['6.1.0: x[netns] PASSED   [ 50%]']
+    ['6.1.0: x[netns] PASSED [ 50%]']
     """
     def line(text):
         if "::" in text and any(word in text for word in ("PASSED", "FAILED", "SKIPPED", "ERROR")):
-            tell(f"{release}: {text.split('::', 1)[1].strip()}")
+            tell(f"{release}: {' '.join(text.split('::', 1)[1].split())}")
     return line
 
 

@@ -34,12 +34,12 @@ class LogLines:
     def update(self, message):
         now = time.monotonic()
         if self.printed is None or now - self.printed >= EVERY:
-            self.console.print(f"[{now - self.began:7.1f} s] {message}", markup=False, highlight=False)
+            self.console.print(f"[{now - self.began:7.1f} s] {message}", markup=False, highlight=False, soft_wrap=True)
             self.printed = now
 
     def event(self, message):
         now = time.monotonic()
-        self.console.print(f"[{now - self.began:7.1f} s] {message}", markup=False, highlight=False)
+        self.console.print(f"[{now - self.began:7.1f} s] {message}", markup=False, highlight=False, soft_wrap=True)
         self.printed = now
 
     def stop(self):
@@ -53,7 +53,7 @@ class LogLines:
 def progress(console, first):
     if console.is_terminal:
         with console.status(first) as status:
-            status.event = lambda message: console.print(message, markup=False, highlight=False)
+            status.event = lambda message: console.print(message, markup=False, highlight=False, soft_wrap=True)
             yield status
     else:
         yield LogLines(console, first)
