@@ -140,7 +140,7 @@ class DockerBackend(Backend):
                     network=network.name, hostname=spec.name, networking_config={network.name: endpoint},
                     sysctls=sysctls(spec, topology.family) or None,
                     # every host by name, as the netns backend's /etc/hosts has them (base.names_file)
-                    extra_hosts=[f"{name}:{a}" for name, by_family in addresses.items() for a in by_family.values()],
+                    extra_hosts=[f"{host}:{a}" for host, by_family in addresses.items() for a in by_family.values()],
                     **run_kwargs(self.host_template, self.tags[f"host:{spec.runtime}"], name, deployment.labels,
                                  spec.caps),
                 )

@@ -44,7 +44,7 @@ class Rules(Fault):
     caps = ("NET_ADMIN",)
 
     def __init__(self):
-        self.added = []  # (host, rule argv after the chain name)
+        self.added = []  # (host, iptables or ip6tables, chain, rule argv after the chain name)
 
     def insert(self, ctx, host, rule, chain=None, family=None):
         """Insert a rule in the firewall of `family` (the run's by default)."""
