@@ -74,7 +74,7 @@ mmdebstrap:
 images: $(STAMP) mmdebstrap
 	@$(RUN_LAB) images
 
-scenario: setup tools $(NEEDS_RUNTIMES)
+scenario: $(STAMP) mmdebstrap tools $(NEEDS_RUNTIMES)
 	$(RUN_LAB) --backend $(BACKEND) run $(NAME) --repeat $(REPEAT) --runtime $(RUNTIME) --family $(FAMILY) --out $(OUT)
 
 scenarios: setup $(NEEDS_RUNTIMES)
