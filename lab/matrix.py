@@ -102,14 +102,16 @@ def finished(release, tell):
     """A guest console line that says a scenario finished (pytest -v: `path::id PASSED [ 3%]`), to `tell`.
 
     >>> seen = []
-    >>> for text in ("[    3.1] random: crng init done", "scenarios/x.yaml::x[netns] PASSED   [ 50%]"):
+    >>> for text in ("[    3.1] random: crng init done", "scenarios/x.yaml::x[netns] PASSED   [ 50%]",
+    ...              "FAILED scenarios/y.yaml::y[netns] - y — what it shows"):
     ...     finished("6.1.0", seen.append)(text)
     >>> seen
     ['6.1.0: x[netns] PASSED [ 50%]']
     """
     def line(text):
-        if "::" in text and any(word in text for word in ("PASSED", "FAILED", "SKIPPED", "ERROR")):
-            tell(f"{release}: {' '.join(text.split('::', 1)[1].split())}")
+        item = text.split("::", 1)[1] if "::" in text else ""   # not pytest's summary: "FAILED path::id - why"
+        if any(word in item for word in ("PASSED", "FAILED", "SKIPPED", "ERROR")):
+            tell(f"{release}: {' '.join(item.split())}")
     return line
 
 
