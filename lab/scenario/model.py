@@ -165,7 +165,7 @@ class WireRule:
     sock: str | None = None    # only the connection of this named socket
     after: str | None = None   # step label: only packets from that step's start on
     data: bool | None = None   # with payload (True) or without (False)
-    icmp: str | None = None    # an ICMP destination-unreachable of this kind
+    icmp: str | None = None    # an ICMP (or ICMPv6: icmp6-...) error of this kind
     arp: str | None = None     # an ARP request or reply
     nd: str | None = None      # an IPv6 neighbour solicitation or advertisement
     family: str | None = None  # only this family's packets (an IPv6 run's IPv4 ones); None: the run's
