@@ -10,7 +10,7 @@
     lab show NAME            a scenario's story, steps and expectations (NAME or a file's path)
     lab show RUN_DIR         a run's TCP ladder as text
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
-    lab compare PATH...      outcomes by kernel (and runtime, machine) from result files; exit 1 if any disagrees
+    lab compare PATH...      outcomes by kernel (and runtime, family, machine) from result files; exit 1 if any disagrees
     lab words [--grep TEXT]  each runtime's words per outcome, from runs (those with TEXT, and where)
     lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared (--runtime: c, go; --family)
     lab images               build the images (only what is missing)
@@ -204,6 +204,7 @@ def cmd_clean(args, console):
 def parser():
     from lab.backends import BACKENDS
     from lab.runner import RUNS
+    from lab.cell import FAMILIES
     from lab.runtimes import NAMES as RUNTIMES
     p = Parser(prog="lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend", choices=BACKENDS, default=os.environ.get("LAB_BACKEND", "docker"),
@@ -217,7 +218,7 @@ def parser():
                      help="run each scenario N times and report whether every outcome was the same")
     run.add_argument("--runtime", choices=RUNTIMES, default=None,
                      help="the runtime of every host whose scenario entry names none (default: python)")
-    run.add_argument("--family", choices=("4", "6", "both"), default="4",
+    run.add_argument("--family", choices=(*FAMILIES, "both"), default="4",
                      help="the hosts' address family: IPv4 (default), IPv6, or a run over each")
     run.set_defaults(fn=cmd_run)
     listing = sub.add_parser("list", help="the catalogue, with the kernel features each scenario needs")
@@ -255,7 +256,7 @@ def parser():
                         help="more result files or run folders for the compare (e.g. this host's runs)")
     matrix.add_argument("--all", action="store_true", help="print every row, not only those that differ or fail")
     matrix.add_argument("--runtime", action="append", choices=RUNTIMES, help="the guests' runtime (repeatable)")
-    matrix.add_argument("--family", choices=("4", "6", "both"), default="4",
+    matrix.add_argument("--family", choices=(*FAMILIES, "both"), default="4",
                         help="the guests' hosts' address family: IPv4 (default), IPv6, or each")
     matrix.set_defaults(fn=cmd_matrix)
     sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)

@@ -30,7 +30,7 @@ import pytest
 from rich.console import Console
 
 from lab import recording, runner, runtimes
-from lab.cell import runtime_label
+from lab.cell import FAMILIES, runtime_label
 from lab.errors import RuntimeUnavailable, ScenarioError, SetupError
 from lab.record import RunRecord
 from lab.reports import catalogue as catalogue_report, ladder, result as result_file, terminal
@@ -45,7 +45,7 @@ def pytest_addoption(parser):
     group.addoption("--lab-out", default=str(runner.RUNS), help="where run directories go (default: runs/)")
     group.addoption("--lab-runtime", action="append", choices=runtimes.NAMES, default=[],
                     help="run each scenario with this runtime's agents (repeatable; default: python)")
-    group.addoption("--lab-family", action="append", choices=("4", "6"), default=[],
+    group.addoption("--lab-family", action="append", choices=FAMILIES, default=[],
                     help="run each scenario over this address family (repeatable; default: 4)")
 
 

@@ -42,12 +42,12 @@ def sysctls(spec, family="4"):
 
 
 def ipv6_sysctls(spec):
-    """IPv6 on, with fixed addresses only: no duplicate address detection (an address is
-    usable at once instead of about 1 s later), no router advertisements or
-    autoconfiguration, no router solicitations on the captures, and addresses kept
-    while a link is down (as IPv4 keeps them; IPv6 would drop them, and a link fault
-    would end with none). IPv6 has no send_redirects: a router's redirects are
-    ignored by the hosts routed through it."""
+    """IPv6 on, with fixed addresses only: no duplicate address detection on the lab's
+    addresses (usable at once instead of about 1 s later), no router advertisements or
+    autoconfiguration, and addresses kept while a link is down (as IPv4 keeps them; IPv6
+    would drop them, and a link fault would end with none). On netns no router
+    solicitation either; a container's eth0 keeps its own (below). IPv6 has no
+    send_redirects: a router's redirects are ignored by the hosts routed through it."""
     values = {}
     # Not eth0's own but for redirects (a host started again after a disconnect has no eth0 when
     # they are applied): "all" covers disable_ipv6 and keep_addr_on_down; the rest leave a
