@@ -25,9 +25,12 @@ verdicts on both backends):
   new one at the same addresses;
 - IPv6 is off in an IPv4 run (no router solicitations or multicast reports
   on the captures); in an IPv6 run each host also gets a fixed unique-local
-  address, set up as on the Docker network (compose.py).
+  address, set up as on the Docker network (compose.py);
+- names: the programs' read-only view has the run's own /etc/hosts, every
+  host by each of its addresses, as a container's has by the engine.
 
-A namespace's name carries the run id (`tfl-<run id>-<host>`), and the
+The run's own objects (switch, hosts, captures) are a NetnsDeployment in
+netns_hosts.py. A namespace's name carries the run id (`tfl-<run id>-<host>`), and the
 run's lease (lease.py) names its owner, so `lab clean` spares live runs and
 nothing else: a zombie, a reused pid or an owner of another pid namespace
 cannot pass for a live one (lab/owner.py).
