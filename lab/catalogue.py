@@ -5,6 +5,7 @@ README.md, and a test fails when the README and the scenario files differ.
 """
 
 from lab.scenario.load import known_names, load, path_for
+from lab.scenario.tags import plain
 from lab import probes
 
 BEGIN, END = "<!-- catalogue: made by `make readme` from scenarios/*.yaml -->", "<!-- /catalogue -->"
@@ -31,7 +32,7 @@ def markdown():
     """The table, then the scenarios of one family only, each with its reason."""
     rows = ["| scenario | what it shows | faults | needs | families |", "|---|---|---|---|---|"]
     for s in scenarios():
-        rows.append(f"| `{s.name}` | {s.summary} | {', '.join(faults_of(s)) or '—'} | "
+        rows.append(f"| `{s.name}` | {plain(s.summary)} | {', '.join(faults_of(s)) or '—'} | "
                     f"{', '.join(features_of(s)) or '—'} | {family_of(s)} |")
     only = [f"- `{s.name}` runs over {family_of(s)} only: {s.family_why}" for s in scenarios() if len(s.families) == 1]
     return "\n".join(rows + ["", "Run over the other family (`--family`), these are SKIPPED with their reason:", ""]

@@ -35,6 +35,7 @@ from lab.cli_args import Parser, repeat_count
 from lab.errors import LabError, SetupError, StepTimeout
 from lab.progress import progress
 from lab.scenario import load as loader
+from lab.scenario.tags import plain
 
 
 def interrupt_on_sigterm():
@@ -94,7 +95,7 @@ def cmd_list(args, console):
         needs = [f"{f}: {'missing' if status.get(f) else 'present' if f in status else 'not probed'}"
                  for f in catalogue.features_of(s)]
         extra = " · ".join(filter(None, [", ".join(catalogue.faults_of(s)), ", ".join(needs)]))
-        console.print(f"[bold]{s.name:<22}[/bold] {escape(s.summary)} [dim]{escape(extra and '[' + extra + ']')}[/dim]",
+        console.print(f"[bold]{s.name:<22}[/bold] {escape(plain(s.summary))} [dim]{escape(extra and '[' + extra + ']')}[/dim]",
                       highlight=False, soft_wrap=True)
     return 0
 

@@ -320,3 +320,21 @@ def test_a_counter_rule_names_its_host_and_counts_no_packets():
     for bad in ("{counter: ListenOverflows, count: 2, why: w}", "{counter: X, at: nobody, why: w}",
                 "{counter: X, at: server, from: client, why: w}", "{at: server, why: w}"):
         assert "a counter rule reads `counter` at a host" in refused(BASE + f"  - {bad}\n"), bad
+
+
+def test_a_packet_rule_may_have_an_id():
+    s = load_text(edit("{from: client, to: server, flags: SYN,", "{id: syn, from: client, to: server, flags: SYN,"),
+                  "x.yaml")
+    assert [r.id for r in s.packets] == ["syn", None]
+
+
+@pytest.mark.parametrize("old, new, line", [
+    ("{from: client, to: server, flags: SYN,", "{id: acc, from: client, to: server, flags: SYN,", 16),   # a step's
+    ("{sock: a, after: acc,", "{id: syn, sock: a, after: acc,", 17),
+])
+def test_rule_ids_share_one_namespace_with_step_ids(old, new, line):
+    text = edit("{from: client, to: server, flags: SYN,", "{id: syn, from: client, to: server, flags: SYN,") \
+        if "id: syn, sock" in new else BASE
+    message = refused(text.replace(old, new, 1))
+    assert message.startswith(f"x.yaml:{line}: packet rule {line - 15}: id "), message
+    assert "is used twice" in message

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lab.record import RunRecord
 from lab.reports.page import document, join, tag
+from lab.scenario.tags import plain
 
 
 def records(run_dirs):
@@ -19,7 +20,7 @@ def index_html(recs, root):
         cell = tag("a", r.name, href=link.relative_to(root)) if link.exists() else r.name
         reason = (r.skipped or "") if r.status == "skipped" else ""
         rows.append(tag("tr", tag("td", cell), tag("td", r.status, class_=r.status),
-                        tag("td", f"{sum(r.timings.values()):.2f} s"), tag("td", f"{r.summary} {reason}")))
+                        tag("td", f"{sum(r.timings.values()):.2f} s"), tag("td", f"{plain(r.summary)} {reason}")))
     kernel = recs[0].environment.get("kernel", "?") if recs else "?"
     head = tag("tr", *(tag("th", h) for h in ("scenario", "verdict", "time", "what it shows")))
     return document("tcp-fault-lab catalogue", tag("h1", f"tcp-fault-lab catalogue — kernel {kernel}"),

@@ -17,6 +17,7 @@ from lab.errors import ScenarioError
 from lab.record import RunRecord
 from lab.reports.page import document, join, tag, void
 from lab.timeline import build, fault_spans
+from lab.scenario.tags import plain
 
 LANE = 26  # characters per host in the text ladder
 
@@ -139,9 +140,9 @@ def page(record, include_noise=False):
     return document(
         f"{record.name}: {status}",
         tag("h1", record.name, " — ", tag("span", status, class_="pass" if status == "passed" else "fail")),
-        tag("p", record.summary, void("br"), f"kernel {env.get('kernel', '?')} · {env.get('backend', '?')} "
+        tag("p", plain(record.summary), void("br"), f"kernel {env.get('kernel', '?')} · {env.get('backend', '?')} "
             f"{env.get('engine', '')} · run {record.run_id}", class_="summary"),
-        tag("pre", record.story, class_="story"),
+        tag("pre", plain(record.story), class_="story"),
         tag("table", tag("tr", *(tag("th", h) for h in ("#", "host", "call", "expected", "observed", ""))), "\n",
             join(verdict_row(s) for s in record.verdict.steps)),
         tag("p", "All packets, ARP and IPv6 neighbour discovery included." if include_noise else join(

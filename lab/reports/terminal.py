@@ -9,6 +9,7 @@ from rich.text import Text
 
 from lab.reports.compare import UNEXPLAINED
 from lab.verdict import describe
+from lab.scenario.tags import plain
 
 PASS, FAIL = Text("pass", style="bold green"), Text("FAIL", style="bold red")
 
@@ -86,7 +87,7 @@ def failures(verdict):
 def show(result, console=None):
     console = console or Console()
     v, env = result.verdict, result.env
-    console.print(f"[bold]{result.scenario.name}[/bold] — {result.scenario.summary}")
+    console.print(f"[bold]{result.scenario.name}[/bold] — {plain(result.scenario.summary)}")
     console.print(f"kernel {env['kernel']} · {env['backend']} engine {env['engine']} · run {result.run_id}")
     console.print("runtimes: " + " · ".join(f"{host} {opts.runtime}" + (
         f" ({result.runtimes[host]['version']})" if result.runtimes.get(host, {}).get("version") else "")
@@ -191,8 +192,8 @@ def show_kernel_runs(runs, console):
 def show_scenario(s, console):
     """A scenario as `lab show` prints it: its story, each step with what it expects and
     why (and per kernel where kernels differ), and the packet rules."""
-    console.print(f"[bold]{s.name}[/bold] — {s.summary}\n")
-    console.print(s.story + "\n", highlight=False)
+    console.print(f"[bold]{s.name}[/bold] — {plain(s.summary)}\n")
+    console.print(plain(s.story) + "\n", highlight=False)
     for step in s.steps:
         expected = " or ".join(map(str, step.expect.outcomes))
         console.print(f"{step.number:>3}. {step.host:<8} {describe(step):<40} → {expected}", highlight=False)

@@ -29,6 +29,7 @@ from lab.scenario.calls import CALLS, WAITS
 from lab.scenario.kinds import FAMILIES, OUTCOME_KEYS, UNOWNED, Kinds
 from lab.scenario.model import (Expect, FamilyExpect, FamilyRule, HostOptions, KernelCount, KernelExpect,
                                 RuntimeCount, RuntimeExpect, Scenario, Step, WireRule)
+from lab.scenario.nodes import duplicate_key, line_of
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 PACKET_KEYS = {"from", "to", "flags", "sock", "after", "data", "icmp", "arp", "nd", "retransmission", "family"}
@@ -65,40 +66,6 @@ def load(path, kinds=KINDS):
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
     return load_text(text, str(path), expected_name=path.stem, kinds=kinds)
-
-
-def line_of(node, where):
-    """The 1-based YAML line of the value at `where` (a path of keys and indexes);
-    for a mapping entry, the line of its key."""
-    line = node.start_mark.line
-    for key in where:
-        if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value if k.value == key]
-            if not match:
-                break
-            line, node = match[0][0].start_mark.line, match[0][1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            line = node.start_mark.line
-        else:
-            break
-    return line + 1
-
-
-def duplicate_key(node):
-    """(line, key) of the first key given twice in any mapping, or None."""
-    if isinstance(node, yaml.MappingNode):
-        seen = set()
-        for key, value in node.value:
-            if key.value in seen:
-                return key.start_mark.line + 1, key.value
-            seen.add(key.value)
-        children = [v for _, v in node.value]
-    elif isinstance(node, yaml.SequenceNode):
-        children = node.value
-    else:
-        return None
-    return next((found for child in children if (found := duplicate_key(child))), None)
 
 
 class Loader:
@@ -217,7 +184,8 @@ class Loader:
                         retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),
-                        min=low, max=high, kernels=kernels, runtimes=tuple(runtimes), families=tuple(families))
+                        min=low, max=high, kernels=kernels, runtimes=tuple(runtimes), families=tuple(families),
+                        id=raw.get("id"))
 
     def bounds(self, raw, where, what):
         """(min, max) from count, or min/max: none means "at least one", a max alone "at most max"."""
@@ -239,11 +207,7 @@ class Loader:
             if opts.via is not None and (opts.via not in hosts or not hosts[opts.via].router):
                 self.fail(["hosts", name, "via"], f"host {name}: via {opts.via!r} must name a host with router: true")
         steps = tuple(self.step(i, raw, hosts) for i, raw in enumerate(doc["steps"]))
-        ids = []
-        for s in steps:
-            if s.id in ids:
-                self.fail(["steps", s.number - 1, "id"], f"step {s.number}: id {s.id!r} is used twice")
-            ids += [s.id] if s.id else []
+        ids = [s.id for s in steps if s.id]
         for s in steps:
             if s.fault == "heal":
                 target = next((t for t in steps[:s.number - 1] if t.id == s.args["of"]), None)
@@ -253,6 +217,12 @@ class Loader:
         labels = {str(s.number) for s in steps} | set(ids)
         sockets = {s.args.get("sock", "conn") for s in steps if s.call in ("connect", "accept")}
         packets = tuple(self.rule(i, raw, hosts, labels, sockets) for i, raw in enumerate(doc["packets"]))
+        seen = set()   # step and rule ids share one namespace: a text's [tag] names either
+        for where, what, id_ in [(["steps", s.number - 1, "id"], f"step {s.number}", s.id) for s in steps] + [
+                (["packets", r, "id"], f"packet rule {r + 1}", rule.id) for r, rule in enumerate(packets)]:
+            if id_ in seen:
+                self.fail(where, f"{what}: id {id_!r} is used twice")
+            seen |= {id_} - {None}
         family = doc.get("family", {"only": [4, 6], "why": ""})
         families = tuple(str(f) for f in family["only"])
         return Scenario(name=doc["name"], path=self.source, summary=doc["summary"].strip(),

@@ -177,6 +177,7 @@ class WireRule:
     kernels: tuple = ()        # of KernelCount, first match wins
     runtimes: tuple = ()       # of RuntimeCount: a host's runtime that changes the count; wins over the rest
     families: tuple = ()       # of FamilyRule; wins over kernels
+    id: str | None = None      # unique among the scenario's step and rule ids: what a text's [tag] names
 
     def for_cell(self, version, runtimes, family="4"):
         """This rule as it reads for a kernel, the hosts' runtimes ({host: runtime}) and a family.

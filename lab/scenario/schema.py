@@ -52,10 +52,11 @@ STEP_KERNELS = {"type": "array", "description": "Outcomes that differ on some ke
                           "properties": {"range": {"$ref": "#/$defs/range"}, "expect": {"$ref": "#/$defs/outcomes"},
                                          "why": {"type": "string"}}}}
 
+ID = {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"}
+
 STEP_KEYS = {  # what every step may have, beside its kind and that kind's arguments
     "host": {"type": "string", "description": "The host this step happens on."},
-    "id": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$",
-           "description": "A name packet rules (after:) and heal (of:) can refer to."},
+    "id": {**ID, "description": "A name packet rules (after:), heal (of:) and the texts' [tags] can refer to."},
     "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600,
                 "description": "Seconds before the step is a TIMEOUT (default 5)."},
     "expect": {"$ref": "#/$defs/outcomes"},
@@ -87,6 +88,7 @@ RULE_KERNELS = {"type": "array", "description": "Counts that differ on some kern
 RULE = {
     "type": "object", "additionalProperties": False, "required": ["why"],
     "properties": {
+        "id": {**ID, "description": "A name the texts' [tags] can refer to; unique among the step and rule ids."},
         "from": {"type": "string"},
         "to": {"type": "string"},
         "flags": {"oneOf": [{"enum": FLAGS}, {"type": "array", "items": {"enum": FLAGS}}]},
