@@ -167,7 +167,8 @@ class Agent:
         return None, {**endpoints(sock), "effective": effective(sock)}
 
     def op_send(self, cmd):
-        return self.sock(cmd).send(b"x" * cmd.get("bytes", 1)), {}
+        flags = socket.MSG_DONTWAIT if cmd.get("dontwait") else 0   # EAGAIN where a blocking send() would wait
+        return self.sock(cmd).send(b"x" * cmd.get("bytes", 1), flags), {}
 
     def op_sendall(self, cmd):
         """send() until all `bytes` are queued; ret is the total (an error reports how far it got)."""
@@ -214,6 +215,11 @@ class Agent:
     def op_getpeername(self, cmd):
         """The peer's address as the kernel still has it; ENOTCONN once the socket is closed."""
         return None, {"address": list(self.sock(cmd).getpeername()[:2])}
+
+    def op_so_error(self, cmd):
+        """getsockopt(SO_ERROR): the pending error's name (the kernel clears it: sock_error()), or 0."""
+        value = self.sock(cmd).getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        return (errno.errorcode[value] if value else 0), {}
 
     def op_setsockopt(self, cmd):
         return set_option(self.sock(cmd), cmd["option"], cmd["value"]), {}

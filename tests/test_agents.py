@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 RUNTIMES = list(runtimes.NAMES)
 JAVAS = ("java-nio", "java-socket")
 EVENT_KEYS = {"id", "op", "sock", "start", "end", "ret", "errno", "strerror", "timeout", "words", "skipped",
-              "error", "partial", "local", "peer", "how", "between", "effective", "address"}
+              "error", "partial", "local", "peer", "how", "between", "effective", "address", "buffered"}
 ERRNO_NAMES = set(errno.errorcode.values())
 V6 = "fd7a:b0f1:9e2d:ffff::1"   # the namespace's lo, nodad: the tests' own unique-local prefix, nothing outside it
 # The `named` namespace's /etc/hosts: `dual` with its IPv4 line first (as the lab's names_file() writes a host),
@@ -513,3 +513,57 @@ def test_connect_by_name(runtime, named, built):
             assert unmapped(accept["peer"]) == unmapped(event["local"]), (accept, event)
     finally:
         pair.close()
+
+
+def test_send_dontwait(pair):
+    """A send that must not wait, into a window the peer (never reading, SO_RCVBUF 4096) has closed: c and python
+    send(MSG_DONTWAIT), go one write(2) through RawConn.Write, each EAGAIN once the send buffer is full; java-nio's
+    write() on its nonblocking channel 0 (IOStatus.normalize of IOS_UNAVAILABLE); java-socket SKIPPED (no
+    nonblocking mode); node never refuses: write() takes every byte and keeps what the kernel would not."""
+    assert "ret" in pair.call("peer", "listen", port=5040, options={"SO_RCVBUF": 4096})
+    # net has no SO_SNDBUF, and on loopback tcp_sndbuf_expand() grows the kernel's to megabytes: big writes
+    options, chunk = ({}, 1_000_000) if pair.runtime == "node" else ({"SO_SNDBUF": 4096}, 10_000)
+    assert "ret" in pair.call("it", "connect", addr="127.0.0.1", port=5040, options=options)
+    assert "ret" in pair.call("peer", "accept")
+    events = []
+    while len(events) < 50:
+        event = pair.call("it", "send", bytes=chunk, dontwait=True)
+        assert event["end"]["mono"] - event["start"]["mono"] < 0.5, f"{pair.runtime}: a dontwait send waited: {event}"
+        events.append(event)
+        if "ret" not in event or event["ret"] == 0 or event.get("buffered"):
+            break
+    last = events[-1]
+    if pair.runtime == "java-socket":
+        assert "nonblocking" in last["skipped"] and len(events) == 1, events
+    elif pair.runtime == "java-nio":
+        assert last["ret"] == 0 and len(events) > 1 and 0 < events[0]["ret"] <= 10_000, events
+    elif pair.runtime == "node":   # Node took everything, and holds what the kernel refused
+        assert all(e["ret"] == chunk for e in events) and last["buffered"] > 0, events
+        assert "returned false" in last["how"], events   # Node holds more than highWaterMark (16 KiB)
+    else:
+        assert last.get("errno") == "EAGAIN" and "ret" not in last and len(events) > 1, events
+        assert 0 < events[0]["ret"] <= 10_000, events
+        assert pair.runtime != "go" or "RawConn.Write" in last["how"], last
+
+
+def test_so_error(pair):
+    """getsockopt(SO_ERROR) where the runtime has it: 0 on a healthy socket; after the peer's FIN (CLOSE_WAIT) and
+    then its RST, EPIPE (tcp_reset() in CLOSE_WAIT), then 0: reading it cleared it (sock_error()'s xchg); the read
+    is then EOF and a write EPIPE. java and node have no API for it: SKIPPED."""
+    connect, accept = pair.connected(server="peer", port=5041)
+    ours, theirs = connect["local"][1], accept["local"][1]
+    first = pair.call("it", "so_error")
+    if pair.runtime in (*JAVAS, "node"):
+        assert "SO_ERROR" in first["skipped"], first
+        return
+    assert first["ret"] == 0 and outcome("so_error", first) == 0, first
+    assert pair.call("peer", "shutdown", how="WR")["ret"] is None
+    pair.wait_ss("in CLOSE-WAIT", lambda t: t.get((ours, theirs), ("",))[0] == "CLOSE-WAIT")
+    assert pair.call("peer", "setsockopt", option="SO_LINGER", value=[1, 0])["ret"] is None
+    assert pair.call("peer", "close")["ret"] is None   # an abortive close: RST
+    pair.wait_ss("reset", lambda t: (ours, theirs) not in t)
+    reads = [pair.call("it", "so_error") for _ in range(2)]
+    assert [outcome("so_error", r) for r in reads] == ["EPIPE", 0], reads
+    assert outcome("recv", pair.call("it", "recv")) == "EOF"
+    assert outcome("send", pair.call("it", "send", bytes=1)) == "EPIPE"
+    assert pair.call("it", "so_error", sock="nope")["error"]

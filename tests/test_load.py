@@ -89,7 +89,7 @@ def test_crash_reset_details():
     ("count: 1, why: w}", "count: 1}", 16, "missing 'why'"),
     ("steps:\n", "steps: []\nold:\n", 8, "unknown key 'old'"),
     # unknown keys (on the line the mapping starts on)
-    ("expect: 10}", "expect: 10, colour: red}", 14, "call send does not take 'colour' (it takes: bytes, sock)"),
+    ("expect: 10}", "expect: 10, colour: red}", 14, "call send does not take 'colour' (it takes: bytes, dontwait, sock)"),
     ("  server:\n", "  server: {sigpipe: default, colour: red}\n", 5, "unknown key 'colour'"),
     ("count: 1, why: w}", "count: 1, why: w, colour: red}", 16, "unknown key 'colour'"),
     ("  server:\n", "  server: {sigpipe: maybe}\n", 5, "'maybe' is not one of ignore, default"),
@@ -105,7 +105,7 @@ def test_crash_reset_details():
      "step 1 (server acked): only calls and wait state and wait exit take expect"),
     # arguments a call does not take
     ("    sock: a\n", "    sock: a\n    port: 1\n", 14, "step 3 (server accept): call accept does not take 'port'"),
-    ("bytes: 10, expect", "bytes: 10, to: server, expect", 14, "call send does not take 'to' (it takes: bytes, sock)"),
+    ("bytes: 10, expect", "bytes: 10, to: server, expect", 14, "call send does not take 'to' (it takes: bytes, dontwait, sock)"),
     ("{host: server, call: listen, port: 7000}", "{host: server, call: exit, sock: a}", 8,
      "call exit does not take 'sock' (it takes: nothing)"),
     ("{host: server, call: listen, port: 7000}", "{host: server, call: exit, port: 1}", 8,
@@ -338,3 +338,31 @@ def test_rule_ids_share_one_namespace_with_step_ids(old, new, line):
     message = refused(text.replace(old, new, 1))
     assert message.startswith(f"x.yaml:{line}: packet rule {line - 15}: id "), message
     assert "is used twice" in message
+
+
+@pytest.mark.parametrize("old, new, line, fragment", [
+    ("{sock: a, after: acc,", "{sock: a, within: '0-1',", 17, "packet rule 2: within is seconds after the `after`"),
+    ("{sock: a, after: acc,", "{sock: a, after: acc, within: {min: 2, max: 1},", 17, "its max may not be below"),
+    ("{sock: a, after: acc,", "{sock: a, kernels: [{range: '<6', within: '0-1', why: k}],", 17, "it needs after"),
+    ("expect: 10}", "expect: 10, seconds: {min: 2, max: 1}}", 14, "step 4 (client send): a seconds window's max"),
+    ("expect: 10}", "expect: 10, kernels: [{range: '<6', seconds: '3-2', why: k}]}", 14, "a seconds window's max"),
+    ("expect: 10}", "expect: 10, seconds: fast}", 14, "unknown time window 'fast'"),
+    ("expect: 10}", "expect: 10, kernels: [{range: '<6', why: k}]}", 14, "step 4: "),   # neither expect nor seconds
+])
+def test_time_windows_refused(old, new, line, fragment):
+    message = refused(edit(old, new))
+    assert message.startswith(f"x.yaml:{line}: "), message
+    assert fragment in message, message
+
+
+def test_time_windows_loaded():
+    s = load_text(edit("expect: 10}", "expect: 10, seconds: '0.1-0.5', kernels: [{range: '<6', seconds: {max: 2}, "
+                                      "why: k}], families: [{family: 6, seconds: {min: 1}, why: f}]}")
+                  .replace("{sock: a, after: acc,", "{sock: a, after: acc, within: {min: 0.2, max: 0.4},"), "x.yaml")
+    e = s.step(4).expect
+    assert (e.outcomes, e.seconds, e.kernels[0].outcomes, e.kernels[0].seconds) == ((10,), (0.1, 0.5), (10,), (None, 2))
+    assert e.for_cell((6, 18, 0), {}, "client", "6").seconds == (1, None)
+    assert e.for_cell((5, 10, 0), {}, "client", "4").seconds == (None, 2)
+    assert s.packets[1].within == (0.2, 0.4)
+    assert "0.2–0.4 s after step acc began" in s.packets[1].text
+    assert s.step(3).expect.seconds is None

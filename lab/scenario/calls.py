@@ -9,7 +9,7 @@ call is declared here, implemented in each agent, and used in a scenario.
 import errno
 import signal
 
-from lab.scenario.kinds import BYTES, PORT, SOCK, TARGET, UNOWNED, Arg, Kind
+from lab.scenario.kinds import BOOL, BYTES, PORT, SOCK, TARGET, UNOWNED, Arg, Kind
 from lab.sockops import SOCKET_OPTIONS, TCP_STATES
 
 STATES = [s for s in TCP_STATES if s is not None]
@@ -44,7 +44,9 @@ CALLS = (
                                                  "(every host resolves each host's name to all its addresses)."),
         Arg("sock", SOCK), OPTIONS), outcome=True),
     Kind("call", "send", "One send() of `bytes` bytes (default 1); the outcome is the count queued.", (
-        Arg("sock", SOCK), Arg("bytes", BYTES)), outcome=True),
+        Arg("sock", SOCK), Arg("bytes", BYTES),
+        Arg("dontwait", BOOL, "true: a non-blocking send (MSG_DONTWAIT): EAGAIN where a blocking one would wait "
+                              "for room; each runtime's own way, or SKIPPED (lab/agents/PROTOCOL.md).")), outcome=True),
     Kind("call", "sendall", "send() until `bytes` are queued; the outcome is the total.", (
         Arg("bytes", BYTES, required=True), Arg("sock", SOCK)), outcome=True),
     Kind("call", "recv", "One recv() of up to `bytes` (default 65536); 0 bytes is EOF.", (
@@ -56,6 +58,8 @@ CALLS = (
     Kind("call", "close", "Close the socket.", (Arg("sock", SOCK),), outcome=True),
     Kind("call", "getpeername", "getpeername(): ok with the peer's address, or the errno (ENOTCONN on a "
                                 "closed socket).", (Arg("sock", SOCK),), outcome=True),
+    Kind("call", "so_error", "getsockopt(SO_ERROR): the socket's pending error by its errno name, or 0; reading it "
+                             "clears it (sock_error()).", (Arg("sock", SOCK),), outcome=True),
     Kind("call", "setsockopt", "Set one socket option on an open socket.", (
         Arg("option", SOCKET_OPTION, required=True), Arg("value", OPTION_VALUE, required=True),
         Arg("sock", SOCK)), outcome=True),

@@ -408,13 +408,13 @@ static long long op_connect(const char *cmd) {
     return rc;
 }
 
-static long long send_all(int fd, long long total, int once) {
+static long long send_all(int fd, long long total, int once, int flags) {
     static char chunk[65536];
     memset(chunk, 'x', sizeof chunk);
     long long sent = 0;
     do {
         size_t n = total - sent < (long long)sizeof chunk ? (size_t)(total - sent) : sizeof chunk;
-        ssize_t rc = send(fd, chunk, n, 0);
+        ssize_t rc = send(fd, chunk, n, flags);
         if (rc < 0) { if (!once) partial = sent; return -1; }
         sent += rc;
     } while (!once && sent < total);
@@ -423,12 +423,13 @@ static long long send_all(int fd, long long total, int once) {
 
 static long long op_send(const char *cmd) {
     int fd = sock_fd(cmd, "conn");
-    return fd < 0 ? -1 : send_all(fd, (long long)num(cmd, "bytes", 1), 1);
+    const char *dontwait = get(cmd, "dontwait");   /* MSG_DONTWAIT: EAGAIN where a blocking send() would wait */
+    return fd < 0 ? -1 : send_all(fd, (long long)num(cmd, "bytes", 1), 1, dontwait && *dontwait == 't' ? MSG_DONTWAIT : 0);
 }
 
 static long long op_sendall(const char *cmd) {
     int fd = sock_fd(cmd, "conn");
-    return fd < 0 ? -1 : send_all(fd, (long long)num(cmd, "bytes", 0), 0);
+    return fd < 0 ? -1 : send_all(fd, (long long)num(cmd, "bytes", 0), 0, 0);
 }
 
 static long long op_recv(const char *cmd) {
@@ -524,11 +525,22 @@ static long long op_getpeername(const char *cmd) {
     return 0;
 }
 
+static char so_error_name[32];   /* the pending error's name, "" for none */
+
+/* getsockopt(SO_ERROR): the kernel hands over sk_err and clears it (sock_error(): xchg) */
+static long long op_so_error(const char *cmd) {
+    int fd = sock_fd(cmd, "conn"), err = 0;
+    socklen_t len = sizeof err;
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -1;
+    snprintf(so_error_name, sizeof so_error_name, "%s", err ? strerrorname_np(err) : "");
+    return 0;
+}
+
 static const struct { const char *name; long long (*call)(const char *); int returns_nothing; } OPS[] = {
     {"listen", op_listen, 1}, {"accept", op_accept, 1}, {"connect", op_connect, 1}, {"send", op_send, 0},
     {"sendall", op_sendall, 0}, {"recv", op_recv, 0}, {"recvall", op_recvall, 0}, {"shutdown", op_shutdown, 1},
     {"close", op_close, 1}, {"setsockopt", op_setsockopt, 1}, {"state", op_state, 0}, {"acked", op_acked, 0},
-    {"getpeername", op_getpeername, 1}};
+    {"getpeername", op_getpeername, 1}, {"so_error", op_so_error, 0}};
 
 static void handle(const char *line) {
     char op[32], sock[64], id[32] = "null";
@@ -564,6 +576,7 @@ static void handle(const char *line) {
         emit(", \"errno\": \"%s\", \"strerror\": \"%s\", \"words\": \"%s\"", strerrorname_np(saved), strerror(saved),
              strerror(saved));
     } else if (strcmp(op, "state") == 0) emit(", \"ret\": \"%s\"", state_name);
+    else if (strcmp(op, "so_error") == 0 && so_error_name[0]) emit(", \"ret\": \"%s\"", so_error_name);
     else if (OPS[i].returns_nothing) emit(", \"ret\": null");
     else emit(", \"ret\": %lld", rc);
     if (partial >= 0) emit(", \"partial\": %lld", partial);

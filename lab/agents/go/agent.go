@@ -76,6 +76,7 @@ type command struct {
 	Options  map[string]json.RawMessage `json:"options"`
 	Want     []string                   `json:"want"`
 	Style    string                     `json:"style"`
+	Dontwait bool                       `json:"dontwait"`
 }
 
 type event map[string]any
@@ -336,12 +337,57 @@ func (a *agent) send(cmd *command, ev event) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cmd.Dontwait && cmd.Op == "send" {
+		return dontwait(c, orInt(cmd.Bytes, 1), ev)
+	}
 	n, err := c.Write([]byte(strings.Repeat("x", orInt(cmd.Bytes, 1))))
 	if err != nil {
 		ev["partial"] = n
 		return nil, err
 	}
 	return n, nil
+}
+
+// dontwait is one write(2) on the runtime's own O_NONBLOCK descriptor through RawConn.Write, whose
+// function returning true means "do not wait": what internal/poll's FD.Write tries before it parks
+// in the netpoller (pd.waitWrite) on EAGAIN. net.Conn.Write itself never returns EAGAIN.
+func dontwait(c *net.TCPConn, bytes int, ev event) (any, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	ev["how"] = "RawConn.Write: one write(2) on the netpoller's O_NONBLOCK fd, no wait (net.Conn.Write would park)"
+	n, werr := 0, error(nil)
+	if err := raw.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), []byte(strings.Repeat("x", bytes)))
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	if werr != nil {
+		return nil, os.NewSyscallError("write", werr)
+	}
+	return n, nil
+}
+
+// soError reads getsockopt(SO_ERROR) through RawConn.Control: the pending error's name, or 0.
+// The kernel clears it as it hands it over (sock_error()).
+func (a *agent) soError(cmd *command, ev event) (any, error) {
+	c, err := a.rawConn(cmd)
+	if err != nil {
+		return nil, err
+	}
+	var v int
+	if err := withFd(c, func(fd int) (e error) {
+		v, e = syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+		return os.NewSyscallError("getsockopt", e)
+	}); err != nil || v == 0 {
+		return 0, err
+	}
+	if n, ok := errnoNames[syscall.Errno(v)]; ok {
+		return n, nil
+	}
+	return fmt.Sprintf("errno %d", v), nil
 }
 
 func (a *agent) recv(cmd *command, ev event) (any, error) {
@@ -529,6 +575,7 @@ func main() {
 		"listen": a.listen, "accept": a.accept, "connect": a.connect, "send": a.send, "sendall": a.send,
 		"recv": a.recv, "recvall": a.recvall, "shutdown": a.shutdown, "close": a.close,
 		"setsockopt": a.setsockopt, "state": a.state, "acked": a.acked, "getpeername": a.getpeername,
+		"so_error": a.soError,
 	}
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<16), 1<<20)

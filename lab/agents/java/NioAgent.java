@@ -86,7 +86,9 @@ final class NioAgent extends Protocol {
                 endpoints(c, ev);
                 return null;
             }
-            case "send": return sock(cmd, "sock", "conn", SocketChannel.class).write(bytes(num(cmd, "bytes", 1)));
+            case "send":   // one write() on a nonblocking channel: what the kernel took, 0 where it said EAGAIN
+                if (Boolean.TRUE.equals(cmd.get("dontwait"))) ev.put("how", "SocketChannel.write() once, nonblocking: 0 for EAGAIN (IOStatus.normalize)");
+                return sock(cmd, "sock", "conn", SocketChannel.class).write(bytes(num(cmd, "bytes", 1)));
             case "sendall": {
                 SocketChannel c = sock(cmd, "sock", "conn", SocketChannel.class);
                 ByteBuffer b = bytes(num(cmd, "bytes", 0));
@@ -140,6 +142,7 @@ final class NioAgent extends Protocol {
             case "getpeername":   // SocketChannelImpl keeps remoteAddress from the connect or accept
                 ev.put("address", address(sock(cmd, "sock", "conn", SocketChannel.class).getRemoteAddress()));
                 return null;
+            case "so_error": throw new Skipped(SO_ERROR);
             case "state": throw new Skipped("TCP state polling: java.nio has no TCP_INFO");
             case "acked": throw new Skipped("unacknowledged bytes: java.nio has no SIOCOUTQ");
             default: throw new BadCommand("unknown op '" + op + "'");

@@ -42,6 +42,10 @@ abstract class Protocol {
 
     final Map<String, Object> sockets = new HashMap<>();
 
+    /** SO_ERROR is no option Java names: getOption takes StandardSocketOptions and jdk.net.ExtendedSocketOptions. */
+    static final String SO_ERROR = "SO_ERROR: java.net has no socket option for it (StandardSocketOptions, "
+                                   + "jdk.net.ExtendedSocketOptions); the JDK reads it only inside finishConnect (Net.pollConnect)";
+
     abstract String runtime();
 
     /** Make the call `op`; return its ret (extras go into ev), or throw. */

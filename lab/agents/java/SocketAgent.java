@@ -50,6 +50,9 @@ final class SocketAgent extends Protocol {
                 return null;
             }
             case "send": case "sendall": {
+                if (Boolean.TRUE.equals(cmd.get("dontwait")))
+                    throw new Skipped("a nonblocking send: java.net.Socket has no nonblocking mode; its stream's write() "
+                                      + "returns once every byte is written (NioSocketImpl.implWrite parks on EAGAIN)");
                 int n = num(cmd, "bytes", "send".equals(op) ? 1 : 0);
                 byte[] b = new byte[n];
                 Arrays.fill(b, (byte) 'x');
@@ -95,6 +98,7 @@ final class SocketAgent extends Protocol {
                 ev.put("address", Arrays.asList(s.getInetAddress().getHostAddress(), s.getPort()));
                 return null;
             }
+            case "so_error": throw new Skipped(SO_ERROR);
             case "state": throw new Skipped("TCP state polling: java.net has no TCP_INFO");
             case "acked": throw new Skipped("unacknowledged bytes: java.net has no SIOCOUTQ");
             default: throw new BadCommand("unknown op '" + op + "'");

@@ -156,6 +156,12 @@ const ops = {
   async send(cmd) {
     const c = get(cmd, 'conn', Conn);
     const n = cmd.bytes == null ? 1 : cmd.bytes;
+    if (cmd.dontwait && cmd.op === 'send') {
+      // write() never fails for a full kernel buffer: libuv writes what the kernel takes (uv__write, nonblocking)
+      // and queues the rest in this process; write() returns false once Node holds highWaterMark or more
+      const kept = c.sock.write(Buffer.alloc(n, 'x'));
+      return { ret: n, how: `write() returned ${kept}, no wait for its callback`, buffered: c.sock.writableLength };
+    }
     const before = c.error;
     const err = await new Promise(resolve => {
       c.sock.write(Buffer.alloc(n, 'x'), resolve);
@@ -207,6 +213,7 @@ const ops = {
     return { ret: null, address: [s.remoteAddress ?? null, s.remotePort ?? null] };
   },
 
+  async so_error() { throw new Skipped("SO_ERROR: Node's net has no getsockopt API"); },
   async state() { throw new Skipped("TCP state polling: Node's net exposes no TCP_INFO"); },
   async acked() { throw new Skipped("unacknowledged bytes: Node's net exposes no SIOCOUTQ"); },
 };
