@@ -145,6 +145,8 @@ class StepVerdict:
     observed: object
     why: str
     passed: bool
+    seconds: tuple | None = None   # the window the call's time had to lie in, if the step gives one
+    took: float | None = None      # the call's end - start
 
     @property
     def key(self):
@@ -278,7 +280,8 @@ def verdict_of(v):
     """result.json's "verdict" as the Verdict it was."""
     return Verdict(
         steps=tuple(StepVerdict(s["number"], s["host"], s["action"], tuple(s["expected"]), s["observed"],
-                                s.get("why", ""), s["passed"]) for s in v.get("steps", ())),
+                                s.get("why", ""), s["passed"], tuple(s["seconds"]) if s.get("seconds") else None,
+                                s.get("took")) for s in v.get("steps", ())),
         rules=tuple(RuleVerdict(r["text"], r["wanted"], r.get("seen_at"), r["count"], tuple(r.get("packets", ())),
                                 r.get("why", ""), r["passed"]) for r in v.get("rules", ())),
         evidence=tuple(Evidence(e["step"], e["outcome"], e["explained"], e["because"], tuple(e["packets"]),

@@ -20,6 +20,7 @@ from lab.calls import is_success
 from lab.evidence import explain
 from lab.record import RuleVerdict, RunRecord, StepVerdict, Verdict, alias
 from lab.scenario.model import SUCCESS
+from lab.scenario.windows import inside
 
 
 def matches(expected, observed):
@@ -32,9 +33,12 @@ def judge_steps(scenario, kernel, run, runtimes, family):
         expect = step.expect.for_cell(kernel, runtimes, step.host, family)
         seen = run.observation(step.number)
         observed = seen.outcome if seen else "not run"
+        took = seen.end - seen.start if seen and None not in (seen.start, seen.end) else None
+        in_time = expect.seconds is None or (took is not None and inside(expect.seconds, took))
         verdicts.append(StepVerdict(
             number=step.number, host=step.host, action=describe(step), expected=expect.outcomes,
-            observed=observed, why=expect.why, passed=seen is not None and matches(expect.outcomes, observed),
+            observed=observed, why=expect.why, seconds=expect.seconds, took=took,
+            passed=seen is not None and matches(expect.outcomes, observed) and in_time,
         ))
     return tuple(verdicts)
 
@@ -73,10 +77,13 @@ def judge_rule(rule, scenario, run):
     segments = run.packets.get(seen_at, [])
     conn = rule_connection(rule, run)
     ends = conn.ends if conn else None
-    since = None
+    since, until = None, None
     if rule.after:
         after = run.observation(scenario.step(rule.after).number)
         since = after.start if after and after.start is not None else float("inf")  # never ran: nothing matches
+        if rule.within:
+            low, high = rule.within
+            since, until = since + (low or 0), None if high is None else since + high
     found = [
         s for s in segments
         if (rule.src is None or s.src == address_of(run, rule.src, rule.family))
@@ -88,7 +95,7 @@ def judge_rule(rule, scenario, run):
         and (rule.retransmission is None or s.retransmission == rule.retransmission)
         and (rule.data is None or (s.length > 0) == rule.data)
         and (ends is None or on_connection(s, ends))
-        and (since is None or s.ts >= since)
+        and (since is None or s.ts >= since) and (until is None or s.ts <= until)
     ]
     never_connected = rule.sock is not None and ends is None  # the rule cannot be confirmed
     if never_connected:

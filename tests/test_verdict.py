@@ -86,7 +86,8 @@ def test_all_as_expected_passes():
     assert v.passed
     assert [s.passed for s in v.steps] == [True] * 7
     assert v.steps[3].as_dict() == {"number": 4, "host": "client", "action": "send bytes=100",
-                                    "expected": (100,), "observed": 100, "why": "", "passed": True}
+                                    "expected": (100,), "observed": 100, "why": "", "passed": True,
+                                    "seconds": None, "took": 0.0}
     assert v.steps[1].action == "connect to=server port=7000"
 
 
@@ -255,3 +256,59 @@ def test_a_counter_rule_judges_how_much_its_host_counted_between_before_and_afte
                                                                          "counter ListenOverflows at server")
     gone = RunRecord.of([], {}, ADDRESSES, {}, {"before": {"server": {"TcpExt.ListenOverflows": 5}}, "after": {}})
     assert not verdict.judge_rule(rule, None, gone).passed, "a host that could not be read after the steps fails"
+
+
+# how long a call takes (seconds), when packets leave (within)
+
+def timed(seconds, kernel=(6, 18, 0), family="4"):
+    """Step 6 (connect b: ECONNREFUSED, observed 2.9 to 3.2: 0.3 s) with this seconds text; its verdict."""
+    text = STEPS.replace("expect: ECONNREFUSED}", f"expect: ECONNREFUSED, {seconds}}}") + "  - {why: w}\n"
+    v = verdict.judge(load_text(text, "v.yaml"), kernel, observations(), CAPTURES, ADDRESSES, family=family)
+    return v.steps[5]
+
+
+@pytest.mark.parametrize("seconds, kernel, family, passed", [
+    ("seconds: {min: 0.2, max: 0.4}", (6, 18, 0), "4", True),
+    ("seconds: '0.25-0.35'", (6, 18, 0), "4", True),
+    ("seconds: '0.31-0.5'", (6, 18, 0), "4", False),        # too quick
+    ("seconds: {max: 0.29}", (6, 18, 0), "4", False),       # too slow
+    ("seconds: {min: 0.1}", (6, 18, 0), "4", True),
+    # a kernels entry's window wins where it matches; one without seconds keeps the step's
+    ("seconds: '0.2-0.4', kernels: [{range: '<6.5', seconds: '1-2', why: old}]", (6, 1, 0), "4", False),
+    ("seconds: '0.2-0.4', kernels: [{range: '<6.5', seconds: '1-2', why: old}]", (6, 18, 0), "4", True),
+    ("seconds: '1-2', kernels: [{range: '<6.5', expect: ECONNREFUSED, why: old}]", (6, 1, 0), "4", False),
+    # a family's entry wins over the step's, and its own kernels over it
+    ("seconds: '1-2', families: [{family: 6, seconds: '0.2-0.4', why: v6}]", (6, 18, 0), "6", True),
+    ("seconds: '1-2', families: [{family: 6, seconds: '0.2-0.4', why: v6}]", (6, 18, 0), "4", False),
+    ("families: [{family: 6, seconds: '0.2-0.4', why: v6, kernels: [{range: '<6.5', seconds: '5-6', why: k}]}]",
+     (6, 1, 0), "6", False),
+])
+def test_a_step_passes_only_in_its_time_window(seconds, kernel, family, passed):
+    step = timed(seconds, kernel, family)
+    assert step.observed == "ECONNREFUSED" and step.took == pytest.approx(0.3)
+    assert step.passed is passed
+
+
+def test_a_step_out_of_its_window_says_how_long_it_took():
+    from lab.scenario.windows import seen, wanted
+    step = timed("seconds: '1-2'")
+    assert (wanted(step), seen(step)) == ("ECONNREFUSED in 1–2 s", "ECONNREFUSED in 0.300 s")
+
+
+@pytest.mark.parametrize("rule, kernel, packets", [
+    # the RSTs from the server: 3.1 (0.2 s after step 6 began at 2.9) and 4.0 (1.1 s after)
+    ("{from: server, flags: RST, after: 6, count: 2}", (6, 18, 0), [3.1, 4.0]),
+    ("{from: server, flags: RST, after: 6, within: {min: 0.1, max: 0.3}, count: 1}", (6, 18, 0), [3.1]),
+    ("{from: server, flags: RST, after: 6, within: '0.5-2', count: 1}", (6, 18, 0), [4.0]),
+    ("{from: server, flags: RST, after: 6, within: {max: 0.1}, count: 0}", (6, 18, 0), []),
+    ("{from: server, flags: RST, after: 6, within: {min: 0.21}, count: 1}", (6, 18, 0), [4.0]),
+    ("{from: server, flags: RST, after: 6, within: '0-0.3', count: 1, kernels: [{range: '<6.5', within: '1-2', "
+     "count: 1, why: k}]}", (6, 1, 0), [4.0]),
+    ("{from: server, flags: RST, after: 6, within: '0-0.3', count: 1, kernels: [{range: '<6.5', count: 1, why: k}]}",
+     (6, 1, 0), [3.1]),
+])
+def test_within_counts_only_the_packets_in_its_window(rule, kernel, packets):
+    (r,) = judge(rule[:-1] + ", why: w}", kernel=kernel).rules
+    times = {seg.summary: seg.ts for seg in SEGMENTS}
+    assert sorted(times[p] for p in r.packets) == packets
+    assert r.passed

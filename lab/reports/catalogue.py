@@ -7,6 +7,7 @@ from pathlib import Path
 from lab.record import RunRecord
 from lab.reports.page import document, join, tag
 from lab.scenario.tags import plain
+from lab.scenario.windows import seen, wanted
 
 
 def records(run_dirs):
@@ -38,7 +39,7 @@ def junit(recs):
         for key, value in [("kernel", env["kernel"]), ("backend", env["backend"]),
                            *[(f"pcap_{p.split('.')[0]}", str(r.directory / p)) for p in r.pcaps]]:
             ET.SubElement(props, "property", name=key, value=value)
-        cases = [(s.key, s.passed, f"expected {' or '.join(map(str, s.expected))}, observed {s.observed}")
+        cases = [(s.key, s.passed, f"expected {wanted(s)}, observed {seen(s)}")
                  for s in v.steps]
         cases += [(f"packets: {rule.text}", rule.passed, f"wanted {rule.wanted}, seen {rule.count}")
                   for rule in v.rules]

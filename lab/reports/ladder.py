@@ -18,6 +18,7 @@ from lab.record import RunRecord
 from lab.reports.page import document, join, tag, void
 from lab.timeline import build, fault_spans
 from lab.scenario.tags import plain
+from lab.scenario.windows import seen, wanted
 
 LANE = 26  # characters per host in the text ladder
 
@@ -131,7 +132,7 @@ def svg(record, include_noise=False):
 
 def verdict_row(step):
     mark = tag("span", "pass", class_="pass") if step.passed else tag("span", "FAIL", class_="fail")
-    cells = (step.number, step.host, step.action, " or ".join(map(str, step.expected)), step.observed, mark)
+    cells = (step.number, step.host, step.action, wanted(step), seen(step), mark)
     return tag("tr", *(tag("td", cell) for cell in cells))
 
 

@@ -10,6 +10,7 @@ from rich.text import Text
 from lab.reports.compare import UNEXPLAINED
 from lab.verdict import describe
 from lab.scenario.tags import plain
+from lab.scenario.windows import seconds_text, seen, wanted
 
 PASS, FAIL = Text("pass", style="bold green"), Text("FAIL", style="bold red")
 
@@ -30,8 +31,8 @@ def steps_table(verdict, observations=()):
                                                                  else [])):
         table.add_column(col)
     for s in verdict.steps:
-        observed = Text(str(s.observed), style="" if s.passed else "red")
-        table.add_row(str(s.number), s.host, s.action, shown(s.expected), observed, PASS if s.passed else FAIL,
+        observed = Text(seen(s), style="" if s.passed else "red")
+        table.add_row(str(s.number), s.host, s.action, wanted(s), observed, PASS if s.passed else FAIL,
                       *([Text(said.get(s.number, ""), style="cyan")] if any(said.values()) else []))
     return table
 
@@ -77,7 +78,7 @@ def failures(verdict):
     lines = []
     for s in verdict.steps:
         if not s.passed and s.why:
-            lines.append(f"step {s.number}: expected {shown(s.expected)} because: {s.why}")
+            lines.append(f"step {s.number}: expected {wanted(s)} because: {s.why}")
     for r in verdict.rules:
         if not r.passed and r.packets:
             lines.append(f"{r.text}: matched " + "; ".join(r.packets[:3]))
@@ -195,7 +196,8 @@ def show_scenario(s, console):
     console.print(f"[bold]{s.name}[/bold] — {plain(s.summary)}\n")
     console.print(plain(s.story) + "\n", highlight=False)
     for step in s.steps:
-        expected = " or ".join(map(str, step.expect.outcomes))
+        expected = " or ".join(map(str, step.expect.outcomes)) + (
+            f" in {seconds_text(step.expect.seconds)}" if step.expect.seconds else "")
         console.print(f"{step.number:>3}. {step.host:<8} {describe(step):<40} → {expected}", highlight=False)
         if step.expect.why:
             console.print(f"       [dim]{step.expect.why}[/dim]")

@@ -14,7 +14,7 @@ schema cannot (it knows no document's hosts).
 
     >>> close = Kind("call", "close", "Close the socket.", (Arg("sock", SOCK),), outcome=True)
     >>> close.takes, close.keys
-    (['sock'], ['host', 'id', 'timeout', 'call', 'expect', 'why', 'kernels', 'runtimes', 'families', 'sock'])
+    (['sock'], ['host', 'id', 'timeout', 'seconds', 'call', 'expect', 'why', 'kernels', 'runtimes', 'families', 'sock'])
     >>> Kinds([close, Kind("wait", "acked", "Until all is acknowledged.")]).with_outcome()
     'calls'
 """
@@ -31,7 +31,7 @@ BYTES = {"type": "integer", "minimum": 1}
 BOOL = {"type": "boolean"}
 DURATION = {"type": "string", "pattern": "^[0-9]+(ms|s|us)$"}
 
-COMMON = ("host", "id", "timeout")           # every step takes these
+COMMON = ("host", "id", "timeout", "seconds")   # every step takes these
 OUTCOME_KEYS = ("expect", "why", "kernels", "runtimes", "families")   # steps with an outcome take these
 FAMILIES = ("call", "wait", "fault")
 

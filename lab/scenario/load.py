@@ -30,6 +30,7 @@ from lab.scenario.kinds import FAMILIES, OUTCOME_KEYS, UNOWNED, Kinds
 from lab.scenario.model import (Expect, FamilyExpect, FamilyRule, HostOptions, KernelCount, KernelExpect,
                                 RuntimeCount, RuntimeExpect, Scenario, Step, WireRule)
 from lab.scenario.nodes import duplicate_key, line_of
+from lab.scenario.windows import backwards, window
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 PACKET_KEYS = {"from", "to", "flags", "sock", "after", "data", "icmp", "arp", "nd", "retransmission", "family"}
@@ -66,6 +67,11 @@ def load(path, kinds=KINDS):
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
     return load_text(text, str(path), expected_name=path.stem, kinds=kinds)
+
+
+def entries(raw):
+    """A step or rule and each of its kernels and families entries (and theirs): where a window may be."""
+    return [raw, *raw.get("kernels", []), *(e for f in raw.get("families", []) for e in [f, *f.get("kernels", [])])]
 
 
 class Loader:
@@ -111,18 +117,23 @@ class Loader:
                 self.step_fail(i, raw, key, f"{key} explains an expect; add expect")
 
     def expect(self, raw):
-        def outcomes(value):
+        """An entry (kernels, families) without expect keeps the step's outcomes; without seconds, its time."""
+        def outcomes(entry, default):
+            value = entry.get("expect", default)
             return tuple(value if isinstance(value, list) else [value])
+
+        def kernels(entry, default):
+            return tuple(KernelExpect(k["range"], outcomes(k, default), k["why"], window(k.get("seconds")))
+                         for k in entry.get("kernels", []))
         if "expect" not in raw:
-            return Expect()
-        kernels = tuple(KernelExpect(k["range"], outcomes(k["expect"]), k["why"]) for k in raw.get("kernels", []))
-        runtimes = tuple(RuntimeExpect(r["runtime"], outcomes(r.get("expect", [])), r["why"], r.get("words"),
+            return Expect(seconds=window(raw.get("seconds")))
+        runtimes = tuple(RuntimeExpect(r["runtime"], outcomes(r, []), r["why"], r.get("words"),
                                        r.get("host")) for r in raw.get("runtimes", []))
-        families = tuple(FamilyExpect(str(f["family"]), outcomes(f["expect"]), f["why"],
-                                      tuple(KernelExpect(k["range"], outcomes(k["expect"]), k["why"])
-                                            for k in f.get("kernels", [])))
+        families = tuple(FamilyExpect(str(f["family"]), outcomes(f, raw["expect"]), f["why"],
+                                      kernels(f, f.get("expect", raw["expect"])), window(f.get("seconds")))
                          for f in raw.get("families", []))
-        return Expect(outcomes(raw["expect"]), raw.get("why", ""), kernels, runtimes, families)
+        return Expect(outcomes(raw, None), raw.get("why", ""), kernels(raw, raw["expect"]), runtimes, families,
+                      window(raw.get("seconds")))
 
     def step(self, i, raw, hosts):
         """A step the schema took; what is left to check is that the hosts it names exist."""
@@ -134,6 +145,8 @@ class Loader:
         for entry in raw.get("runtimes", []):
             if entry.get("host", raw["host"]) not in hosts:
                 self.step_fail(i, raw, "runtimes", f"a runtimes entry names unknown host {entry['host']!r}")
+        if any(backwards(e.get("seconds")) for e in entries(raw)):
+            self.step_fail(i, raw, "seconds", "a seconds window's max is below its min")
         return Step(number=i + 1, line=line_of(self.root, ["steps", i]), host=raw["host"],
                     args={k: v for k, v in raw.items() if k in kind.takes}, expect=self.expect(raw),
                     id=raw.get("id"), timeout=float(raw.get("timeout", 5.0)), **{family: raw[family]})
@@ -154,9 +167,12 @@ class Loader:
         if mixed or bad_at:
             self.fail(where + [(mixed or ["at"])[0]], f"packet rule {i + 1}: a counter rule reads `counter` at "
                       f"a host (`at`: {', '.join(hosts)}) and counts no packets (no {', '.join(sorted(PACKET_KEYS))})")
+        if any("within" in e for e in entries(raw)) and "after" not in raw or any(backwards(e.get("within")) for e in entries(raw)):
+            self.fail(where + ["within"], f"packet rule {i + 1}: within is seconds after the `after` step's start: "
+                                          "it needs after, and its max may not be below its min")
         low, high = self.bounds(raw, where, f"packet rule {i + 1}")
         kernels = tuple(KernelCount(k["range"], *self.bounds(k, where + ["kernels", j], f"packet rule {i + 1}"),
-                                    k["why"]) for j, k in enumerate(raw.get("kernels", [])))
+                                    k["why"], window(k.get("within"))) for j, k in enumerate(raw.get("kernels", [])))
         runtimes = []
         for j, r in enumerate(raw.get("runtimes", [])):
             host = r.get("host", raw.get("from", raw.get("to")))
@@ -172,8 +188,10 @@ class Loader:
                 changes["arp"] = None   # neighbour discovery in place of ARP
             if any(k in f for k in ("count", "min", "max")):
                 changes["min"], changes["max"] = self.bounds(f, where + ["families", j], f"packet rule {i + 1}")
+            if "within" in f:
+                changes["within"] = window(f["within"])
             kernels = tuple(KernelCount(k["range"], *self.bounds(k, where + ["families", j, "kernels", n],
-                                                                 f"packet rule {i + 1}"), k["why"])
+                                                                 f"packet rule {i + 1}"), k["why"], window(k.get("within")))
                             for n, k in enumerate(f.get("kernels", [])))
             families.append(FamilyRule(str(f["family"]), changes, f["why"], kernels))
         flags = raw.get("flags", [])
@@ -184,6 +202,7 @@ class Loader:
                         retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),
+                        within=window(raw.get("within")),
                         min=low, max=high, kernels=kernels, runtimes=tuple(runtimes), families=tuple(families),
                         id=raw.get("id"))
 

@@ -12,6 +12,8 @@ pass; a WireRule says which packets the capture must (or must not) hold.
 import re
 from dataclasses import dataclass, field, replace
 
+from lab.scenario.windows import seconds_text
+
 SUCCESS = "ok"  # the outcome token for "any result that is not an error"
 
 
@@ -41,6 +43,7 @@ class KernelExpect:
     range: str
     outcomes: tuple
     why: str
+    seconds: tuple | None = None   # (low, high): how long the call takes on these kernels; None: the step's
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class FamilyExpect:
     outcomes: tuple
     why: str
     kernels: tuple = ()   # of KernelExpect
+    seconds: tuple | None = None   # how long the call takes over this family; None: the step's
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,19 @@ class Expect:
     kernels: tuple = ()   # of KernelExpect, first match wins
     runtimes: tuple = ()  # of RuntimeExpect; a runtime's entry wins over families and kernels
     families: tuple = ()  # of FamilyExpect; wins over kernels
+    seconds: tuple | None = None   # (low, high), either may be None: the call's end - start must lie in it
 
     def for_kernel(self, version):
+        """The first kernels entry in range; its seconds where it gives them, else the step's.
+
+        >>> e = Expect(("ETIMEDOUT",), seconds=(3.0, 3.1), kernels=(KernelExpect("<6.5", ("ETIMEDOUT",), "old",
+        ...            (2.9, 3.2)), KernelExpect("<7", ("ETIMEDOUT",), "new")))
+        >>> e.for_kernel((5, 10, 0)).seconds, e.for_kernel((6, 18, 0)).seconds, e.for_kernel((7, 2, 0)).seconds
+        ((2.9, 3.2), (3.0, 3.1), (3.0, 3.1))
+        """
         for k in self.kernels:
             if in_range(version, k.range):
-                return Expect(outcomes=k.outcomes, why=k.why)
+                return Expect(outcomes=k.outcomes, why=k.why, seconds=k.seconds or self.seconds)
         return self
 
     def for_cell(self, version, runtimes, host, family="4"):
@@ -88,10 +100,11 @@ class Expect:
         """
         for r in self.runtimes:
             if runtimes.get(r.host or host) == r.runtime:
-                return Expect(outcomes=(r.words,) if r.words else r.outcomes, why=r.why)
+                return Expect(outcomes=(r.words,) if r.words else r.outcomes, why=r.why, seconds=self.seconds)
         for f in self.families:
             if f.family == family:
-                return Expect(outcomes=f.outcomes, why=f.why, kernels=f.kernels).for_kernel(version)
+                return Expect(outcomes=f.outcomes, why=f.why, kernels=f.kernels,
+                              seconds=f.seconds or self.seconds).for_kernel(version)
         return self.for_kernel(version)
 
 
@@ -130,6 +143,7 @@ class KernelCount:
     min: int
     max: int | None
     why: str
+    within: tuple | None = None   # this kernel range's time window (WireRule.within); None: the rule's
 
     @property
     def wanted(self):
@@ -164,6 +178,7 @@ class WireRule:
     flags: tuple = ()          # all of these must be set: SYN, ACK, FIN, RST, PSH
     sock: str | None = None    # only the connection of this named socket
     after: str | None = None   # step label: only packets from that step's start on
+    within: tuple | None = None  # (low, high) seconds after the `after` step's start: only packets then
     data: bool | None = None   # with payload (True) or without (False)
     icmp: str | None = None    # an ICMP (or ICMPv6: icmp6-...) error of this kind
     arp: str | None = None     # an ARP request or reply
@@ -204,7 +219,7 @@ class WireRule:
         """
         for k in self.kernels:
             if in_range(version, k.range):
-                return replace(self, min=k.min, max=k.max, why=k.why, kernels=())
+                return replace(self, min=k.min, max=k.max, why=k.why, kernels=(), within=k.within or self.within)
         return self
 
     @property
@@ -223,7 +238,8 @@ class WireRule:
         if self.data is not None:
             parts.append("with data" if self.data else "without data")
         if self.after:
-            parts.append(f"after step {self.after}")
+            parts.append(f"after step {self.after}" if self.within is None
+                         else f"{seconds_text(self.within).removesuffix(' s')} s after step {self.after} began")
         return " ".join(parts)
 
     @property

@@ -21,6 +21,7 @@ from lab.packets import ICMP6_NAMES, ICMP_NAMES
 from lab.runtimes import NAMES as RUNTIME_NAMES
 from lab.scenario.calls import OUTCOME_NAMES, OUTCOME_WORDS
 from lab.scenario.kinds import COMMON, FAMILIES, OUTCOME_KEYS
+from lab.scenario.windows import WINDOW
 
 PATH = Path(__file__).with_name("schema.json")
 FLAGS = ["SYN", "ACK", "FIN", "RST", "PSH"]
@@ -47,10 +48,15 @@ RUNTIME_WHY = {**WHY, "description": "Why this runtime differs: its source (file
 FAMILY_WHY = {**WHY, "description": "Why this family differs: the kernel function that maps it (net/ipv6/... "
                                     "and its IPv4 counterpart) and the range measured over >= 10 runs."}
 
-STEP_KERNELS = {"type": "array", "description": "Outcomes that differ on some kernels; the first matching range wins.",
-                "items": {"type": "object", "additionalProperties": False, "required": ["range", "expect", "why"],
+SECONDS = {**WINDOW, "description": "How long the step takes (its end - start, in seconds) must lie in this window: "
+           "{min: 2.9, max: 3.5} or \"2.9-3.5\". Measured over >= 10 runs on both backends and families."}
+ONE_OF_THEM = {"anyOf": [{"required": ["expect"]}, {"required": ["seconds"]}]}   # an entry without expect keeps the step's
+STEP_KERNELS = {"type": "array", "description": "Outcomes (or times) that differ on some kernels; the first matching "
+                "range wins; an entry without seconds keeps the step's, one without expect the step's outcomes.",
+                "items": {"type": "object", "additionalProperties": False, "required": ["range", "why"],
+                          **ONE_OF_THEM,
                           "properties": {"range": {"$ref": "#/$defs/range"}, "expect": {"$ref": "#/$defs/outcomes"},
-                                         "why": {"type": "string"}}}}
+                                         "seconds": SECONDS, "why": {"type": "string"}}}}
 
 ID = {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"}
 
@@ -59,14 +65,16 @@ STEP_KEYS = {  # what every step may have, beside its kind and that kind's argum
     "id": {**ID, "description": "A name packet rules (after:), heal (of:) and the texts' [tags] can refer to."},
     "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600,
                 "description": "Seconds before the step is a TIMEOUT (default 5)."},
+    "seconds": SECONDS,
     "expect": {"$ref": "#/$defs/outcomes"},
     "why": {"type": "string", "description": "Why this outcome: the kernel path or man page."},
     "kernels": STEP_KERNELS,
     "families": {"type": "array", "description": "What the step sees over one address family where it differs "
                  "from the other (wins over kernels).",
-                 "items": {"type": "object", "additionalProperties": False, "required": ["family", "expect", "why"],
+                 "items": {"type": "object", "additionalProperties": False, "required": ["family", "why"],
+                           **ONE_OF_THEM,
                            "properties": {"family": {"enum": [4, 6]}, "expect": {"$ref": "#/$defs/outcomes"},
-                                          "why": FAMILY_WHY, "kernels": STEP_KERNELS}}},
+                                          "seconds": SECONDS, "why": FAMILY_WHY, "kernels": STEP_KERNELS}}},
     "runtimes": {"type": "array", "description": "What a runtime's program sees where it differs from the kernel's "
                  "outcome: another outcome (expect), or the exact words of a failure it gives no errno for.",
                  "items": {"type": "object", "additionalProperties": False, "required": ["runtime", "why"],
@@ -81,7 +89,8 @@ STEP_KEYS = {  # what every step may have, beside its kind and that kind's argum
 RULE_KERNELS = {"type": "array", "description": "Counts that differ on some kernels; the first matching range wins.",
                 "items": {"type": "object", "additionalProperties": False, "required": ["range", "why"],
                           "properties": {"range": {"$ref": "#/$defs/range"}, "count": COUNT, "min": COUNT,
-                                         "max": COUNT, "why": {**WHY, "description": (
+                                         "max": COUNT, "within": {"$ref": "#/$defs/within"},
+                                         "why": {**WHY, "description": (
                                              "What the packets prove on these kernels, and the kernel change "
                                              "behind the difference.")}}}}
 
@@ -94,6 +103,7 @@ RULE = {
         "flags": {"oneOf": [{"enum": FLAGS}, {"type": "array", "items": {"enum": FLAGS}}]},
         "sock": {"type": "string", "description": "Only the connection of this named socket."},
         "after": {"type": ["string", "integer"], "description": "A step id or number: only packets from its start on."},
+        "within": {"$ref": "#/$defs/within"},
         "data": {"type": "boolean"},
         "count": COUNT, "min": COUNT, "max": COUNT,
         "why": {**WHY, "description": "What this packet proves."},
@@ -115,6 +125,7 @@ RULE = {
                      "other: a count, the ICMP kind, nd in place of arp (wins over kernels).",
                      "items": {"type": "object", "additionalProperties": False, "required": ["family", "why"],
                                "properties": {"family": {"enum": [4, 6]}, "count": COUNT, "min": COUNT, "max": COUNT,
+                                              "within": {"$ref": "#/$defs/within"},
                                               "kernels": RULE_KERNELS, "icmp": {"enum": ICMP},
                                               "arp": {"enum": ["request", "reply"]},
                                               "nd": {"enum": ["solicitation", "advertisement"]},
@@ -218,6 +229,8 @@ def generate(kinds):
             "step": step_schema,
             **kind_defs,
             "rule": RULE,
+            "within": {**WINDOW, "description": "Only packets this many seconds after the `after` step's start: "
+                       "{min: 0.2, max: 0.4} or \"0.2-0.4\" (with after)."},
             "range": {"type": "string", "pattern": f"^{RANGE}(,{RANGE})*$",
                       "description": "Kernel versions, e.g. \">=6.5\" or \">=5.10,<6.1\"."},
         },
