@@ -19,6 +19,8 @@ seen on that connection before the call returned:
                              "unanswered" is not something it can show), or our ARP requests
                              (neighbour solicitations) for the peer unanswered (the SYNs waited
                              for an answer, unsent)
+    EAGAIN                   our window probes (the peer's window is closed: tcp_probe_timer() probes
+                             only then), or our data the send buffer still holds: what fills it
     EOF                      the peer's FIN, or its RST (once an earlier call has reported
                              the reset, a read returns 0)
     ETIMEDOUT, EPIPE,        also a `drop` on the caller's own OUTPUT chain, matching the
@@ -92,6 +94,9 @@ def explain_one(outcome, conn, segments, end):
     if outcome == "ENOTCONN":  # the socket is CLOSE (or never connected): reset, or given up
         found = rsts or tries
         return bool(found), "an RST from the peer, or retransmissions our kernel gave up on", found
+    if outcome == "EAGAIN":   # a send that would wait: the send buffer is full of what the peer has not taken
+        found = [s for s in from_me if s.keepalive] or [s for s in from_me if s.length]
+        return bool(found), "our window probes (the peer's window closed) or our data, filling the send buffer", found
     if outcome == "EOF":
         fins = [s for s in to_me if "FIN" in s.flags] or rsts
         return bool(fins), "the peer's FIN (or RST) on this connection", fins

@@ -93,6 +93,9 @@ ICMP = {name: seg(PEER, ME, icmp=name, sport=5000, dport=7000) for name in
     ("ETIMEDOUT", [seg(ME, PEER, ["ACK"], length=10)], False),         # sent once, never again
     ("ETIMEDOUT", [seg(ME, PEER, arp="request")], True),               # the SYNs waited for ARP, unsent
     ("ETIMEDOUT", [seg(ME, PEER, arp="request"), seg(PEER, ME, arp="reply")], False),
+    ("EAGAIN", [seg(ME, PEER, ["ACK"], keepalive=True)], True),          # a window probe: the window is closed
+    ("EAGAIN", [seg(ME, PEER, ["ACK"], length=10)], True),             # our data, filling the send buffer
+    ("EAGAIN", [RST_IN], False),
     ("EWHATEVER", [RST_IN], False),                                   # no rule: never explained by accident
 ])
 def test_each_rule(outcome, segments, explained):
