@@ -33,7 +33,7 @@ from lab.scenario.windows import inside
 # as its texts are tagged. The converse check skips these, and fails once one of them has no
 # untagged sentence left.
 UNTAGGED = {
-    "backlog-full", "close-unread", "connect-styles", "connect-vanished-host", "crash-reset",
+    "backlog-full", "connect-styles", "connect-vanished-host",
     "drop-syn", "dual-stack-by-name", "host-gone", "keepalive-dead-peer",
     "lossy-link", "netem-delay", "netem-loss", "output-drop", "partition-timeout",
     "partition-while-sending", "peer-link-down", "peer-restart", "pmtu-blackhole", "receiver-stopped",

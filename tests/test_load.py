@@ -75,7 +75,8 @@ def test_crash_reset_details():
     assert write_a.number < write_b.number
     assert step(s, after="write-a", call="recv").expect.outcomes == ("EOF",)
     assert [(r.sock, r.flags, r.after, r.min, r.max) for r in s.packets] == [
-        ("a", ("FIN",), None, 1, 1), ("a", ("RST",), "write-a", 1, None), ("b", ("RST",), "write-b", 1, None),
+        ("a", ("FIN",), None, 1, 1), (None, ("FIN",), None, 3, 3), ("a", ("RST",), "write-a", 1, None),
+        ("b", ("RST",), "write-b", 1, None),
         ("c", ("FIN",), "close-c", 1, 1), ("c", ("ACK",), "close-c", 1, 1), ("c", ("RST",), None, 0, 0),
         (None, ("FIN",), None, 1, 1), (None, ("RST",), None, 0, 0)]
 
