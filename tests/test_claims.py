@@ -84,7 +84,7 @@ def step_cells(expect):
     for f in expect.families:
         cells.append((f.outcomes, f.seconds or expect.seconds))
         cells += [(k.outcomes, k.seconds or f.seconds or expect.seconds) for k in f.kernels]
-    cells += [((r.words,) if r.words else r.outcomes, expect.seconds) for r in expect.runtimes]
+    cells += [((r.words,) if r.words else r.outcomes, r.seconds or expect.seconds) for r in expect.runtimes]
     return cells
 
 

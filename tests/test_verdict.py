@@ -263,7 +263,8 @@ def test_a_counter_rule_judges_how_much_its_host_counted_between_before_and_afte
 def timed(seconds, kernel=(6, 18, 0), family="4"):
     """Step 6 (connect b: ECONNREFUSED, observed 2.9 to 3.2: 0.3 s) with this seconds text; its verdict."""
     text = STEPS.replace("expect: ECONNREFUSED}", f"expect: ECONNREFUSED, {seconds}}}") + "  - {why: w}\n"
-    v = verdict.judge(load_text(text, "v.yaml"), kernel, observations(), CAPTURES, ADDRESSES, family=family)
+    v = verdict.judge(load_text(text, "v.yaml"), kernel, observations(), CAPTURES, ADDRESSES, family=family,
+                      runtimes={"server": "python", "client": "python"})
     return v.steps[5]
 
 
@@ -282,6 +283,10 @@ def timed(seconds, kernel=(6, 18, 0), family="4"):
     ("seconds: '1-2', families: [{family: 6, seconds: '0.2-0.4', why: v6}]", (6, 18, 0), "4", False),
     ("families: [{family: 6, seconds: '0.2-0.4', why: v6, kernels: [{range: '<6.5', seconds: '5-6', why: k}]}]",
      (6, 1, 0), "6", False),
+    # a runtime's entry wins over all (the python runtime runs the step here); one without seconds keeps the step's
+    ("seconds: '1-2', runtimes: [{runtime: python, expect: ECONNREFUSED, seconds: '0.2-0.4', why: r}]", (6, 18, 0), "4",
+     True),
+    ("seconds: '1-2', runtimes: [{runtime: python, expect: ECONNREFUSED, why: r}]", (6, 18, 0), "4", False),
 ])
 def test_a_step_passes_only_in_its_time_window(seconds, kernel, family, passed):
     step = timed(seconds, kernel, family)

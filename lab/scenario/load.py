@@ -128,7 +128,7 @@ class Loader:
         if "expect" not in raw:
             return Expect(seconds=window(raw.get("seconds")))
         runtimes = tuple(RuntimeExpect(r["runtime"], outcomes(r, []), r["why"], r.get("words"),
-                                       r.get("host")) for r in raw.get("runtimes", []))
+                                       r.get("host"), window(r.get("seconds"))) for r in raw.get("runtimes", []))
         families = tuple(FamilyExpect(str(f["family"]), outcomes(f, raw["expect"]), f["why"],
                                       kernels(f, f.get("expect", raw["expect"])), window(f.get("seconds")))
                          for f in raw.get("families", []))
@@ -145,7 +145,7 @@ class Loader:
         for entry in raw.get("runtimes", []):
             if entry.get("host", raw["host"]) not in hosts:
                 self.step_fail(i, raw, "runtimes", f"a runtimes entry names unknown host {entry['host']!r}")
-        if any(backwards(e.get("seconds")) for e in entries(raw)):
+        if any(backwards(e.get("seconds")) for e in entries(raw) + raw.get("runtimes", [])):
             self.step_fail(i, raw, "seconds", "a seconds window's max is below its min")
         return Step(number=i + 1, line=line_of(self.root, ["steps", i]), host=raw["host"],
                     args={k: v for k, v in raw.items() if k in kind.takes}, expect=self.expect(raw),

@@ -56,6 +56,7 @@ class RuntimeExpect:
     why: str
     words: str | None = None
     host: str | None = None
+    seconds: tuple | None = None   # how long the call takes in this runtime; None: the step's
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Expect:
         """
         for r in self.runtimes:
             if runtimes.get(r.host or host) == r.runtime:
-                return Expect(outcomes=(r.words,) if r.words else r.outcomes, why=r.why, seconds=self.seconds)
+                return Expect(outcomes=(r.words,) if r.words else r.outcomes, why=r.why, seconds=r.seconds or self.seconds)
         for f in self.families:
             if f.family == family:
                 return Expect(outcomes=f.outcomes, why=f.why, kernels=f.kernels,

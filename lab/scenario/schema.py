@@ -82,7 +82,7 @@ STEP_KEYS = {  # what every step may have, beside its kind and that kind's argum
                            "properties": {"runtime": {"enum": list(RUNTIME_NAMES)},
                                           "host": {"type": "string", "description": "Whose runtime: by "
                                                    "default the step's own host's."},
-                                          "expect": {"$ref": "#/$defs/outcomes"},
+                                          "expect": {"$ref": "#/$defs/outcomes"}, "seconds": SECONDS,
                                           "words": {"type": "string", "minLength": 1}, "why": RUNTIME_WHY}}},
 }
 
