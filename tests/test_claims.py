@@ -122,6 +122,12 @@ def allows(thing, low, high, unit):
     return ok, f"its counts are {counts}"
 
 
+def reached(step):
+    """The states a `wait state` step waits for: what it claims, where it expects no particular one."""
+    state = step.args["state"]
+    return [state] if isinstance(state, str) else state
+
+
 def tag_problems(scenario):
     """What is wrong with a scenario's tags: one line each."""
     known, problems = by_id(scenario), []
@@ -145,6 +151,7 @@ def tag_problems(scenario):
             elif outcome := OUTCOME.search(before):
                 word = outcome.group("word")
                 cells = [o for i in tagged if hasattr(known[i], "expect") for o, _ in step_cells(known[i].expect)]
+                cells += [tuple(reached(known[i])) for i in tagged if getattr(known[i], "wait", None) == "state"]
                 if not any(word in outcomes for outcomes in cells):
                     problems.append(f"{where}: {word} is not among the outcomes of {', '.join(tagged)} ({cells})")
     return problems
@@ -235,6 +242,7 @@ steps:
   - {id: connect, host: client, call: connect, to: server, port: 7000, options: {TCP_SYNCNT: 1}, timeout: 9,
      expect: ETIMEDOUT, seconds: "3-3.2", kernels: [{range: "<6.5", seconds: "2-2.5", why: old}]}
   - {id: read, host: client, call: recv, expect: [100, ETIMEDOUT]}
+  - {id: still, host: client, wait: state, state: ESTABLISHED}
 packets:
   - {id: syn, from: client, to: server, flags: SYN, min: 2, max: 3, why: w,
      kernels: [{range: "<6.5", count: 1, why: old}]}
@@ -271,6 +279,9 @@ def test_a_well_tagged_text_passes():
     (None, "The read fails with ECONNRESET [read].", "ECONNRESET is not among the outcomes of read"),
     (None, "The connect fails with ETIMEDOUT [syn].", "ETIMEDOUT is not among the outcomes of syn"),
     (None, "Resent 2 SYNs [read, syn].", None),                                          # any tagged id may allow it
+    (None, "The socket is still ESTABLISHED [still].", None),                            # a wait's state
+    (None, "The socket is CLOSE_WAIT [still].", None),                                   # no outcome word
+    (None, "The socket is ESTABLISHED [read].", "ESTABLISHED is not among the outcomes of read"),
 ])
 def test_a_tag_that_does_not_hold_is_named(summary, story, fragment):
     problems = tag_problems(made(summary, story))
