@@ -39,7 +39,7 @@ UNTAGGED = {
     "partition-while-sending", "peer-link-down", "peer-restart", "pmtu-blackhole", "receiver-stopped",
     "reject-admin-prohibited", "reject-by-router", "reject-host-unreachable", "reject-net-unreachable",
     "reject-port-unreachable", "reject-tcp-reset", "reject6-by-router", "reject6-established", "reject6-kinds",
-    "reset-before-accept", "restart-listen-again", "rst-established", "seed-java-nio",
+    "reset-before-accept", "restart-listen-again", "seed-java-nio",
     "sigpipe-default", "throttled-small-queue", "throttled", "unowned-address",
 }
 
