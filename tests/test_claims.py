@@ -40,7 +40,7 @@ UNTAGGED = {
     "reject-admin-prohibited", "reject-by-router", "reject-host-unreachable", "reject-net-unreachable",
     "reject-port-unreachable", "reject-tcp-reset", "reject6-by-router", "reject6-established", "reject6-kinds",
     "reset-before-accept", "restart-listen-again", "seed-java-nio",
-    "sigpipe-default", "throttled-small-queue", "throttled", "unowned-address",
+    "throttled-small-queue", "throttled", "unowned-address",
 }
 
 # Phrases whose number is no claim of the run's: a constant the text explains (kernel defaults,
