@@ -34,7 +34,7 @@ from lab.scenario.windows import inside
 # untagged sentence left.
 UNTAGGED = {
     "backlog-full", "connect-styles", "connect-vanished-host",
-    "drop-syn", "dual-stack-by-name", "host-gone", "keepalive-dead-peer",
+    "drop-syn", "dual-stack-by-name", "host-gone",
     "lossy-link", "netem-delay", "netem-loss", "output-drop", "partition-timeout",
     "partition-while-sending", "peer-link-down", "peer-restart", "pmtu-blackhole", "receiver-stopped",
     "reject-admin-prohibited", "reject-by-router", "reject-host-unreachable", "reject-net-unreachable",
