@@ -33,7 +33,7 @@ def test_a_kernel_that_answers_otherwise_is_one_differing_row_and_one_disagreeme
     assert matrix.disagreements == 1
     data = json.loads(compare.as_json(matrix))
     assert data["disagreements"] == 1 and data["rows"][0]["cells"]["5.10.0"]["outcomes"] == ["ECONNRESET"]
-    assert '<tr class="differs">' in compare.as_html(matrix)
+    assert '<tr class="differs unexplained"' in compare.as_html(matrix)
     done = subprocess.run([sys.executable, "-m", "lab", "compare", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 1 and "ECONNRESET" in done.stdout

@@ -26,6 +26,9 @@ svg text{font:12px ui-monospace,monospace} .host{font-weight:700;font-size:13px}
 .arrow.fin line{stroke:#7a4fb3} .arrow.icmp line{stroke:#d97706;stroke-dasharray:5 3}
 .call rect{fill:#fff;stroke:#1d2433} .call.fail rect{stroke:#c0262d;stroke-width:2}
 .fault rect{fill:#fde68a;opacity:.45} .link{stroke:#16794a;stroke-dasharray:3 3;stroke-width:1.5}
+section{margin:18px 0} h2{font-size:16px;margin:0 0 4px} tr.unexplained td:last-child{color:#c0262d}
+details{margin:2px 0} summary{cursor:pointer} .count{color:#555} a.commit{font-family:ui-monospace,monospace}
+#filters label{margin-right:12px} #shown{color:#555}
 """
 
 
