@@ -37,7 +37,7 @@ UNTAGGED = {
     "drop-syn", "dual-stack-by-name",
     "lossy-link", "netem-delay", "netem-loss", "output-drop", "partition-timeout",
     "partition-while-sending", "peer-link-down", "peer-restart", "pmtu-blackhole", "receiver-stopped",
-    "reject-admin-prohibited", "reject-by-router", "reject-host-unreachable", "reject-net-unreachable",
+    "reject-admin-prohibited", "reject-host-unreachable", "reject-net-unreachable",
     "reject-port-unreachable", "reject-tcp-reset", "reject6-by-router", "reject6-established", "reject6-kinds",
     "restart-listen-again",
     "throttled-small-queue", "throttled", "unowned-address",
