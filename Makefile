@@ -16,6 +16,8 @@
 #                                    five other runtimes) and on KERNELS, compared
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #        (RUNTIMES="python c go node java-nio java-socket": each runtime's added time per run, interleaved)
+#   make bench-compare               the compare page of a synthetic 10,000-row matrix: its build and
+#                                    render time (headless Chromium) beside their goals
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
 #        (KILL=0.3: SIGKILL that share of runs at random points, `lab clean` after each)
 #   make killsweep KILLS=60          SIGKILL `make scenario`'s process group at seeded points, one
@@ -123,6 +125,11 @@ test: setup browser tools qemu runtimes
 bench: setup tools $(NEEDS_RUNTIMES)
 	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND) $(if $(RUNTIMES),--runtimes $(RUNTIMES)) \
 		$(if $(filter docker,$(BACKEND)),--floor)
+
+# The compare page at scale (issue 16): built and rendered for 10,000 rows, figures beside goals.
+.PHONY: bench-compare
+bench-compare: $(STAMP) browser
+	$(PY) tests/bench_compare.py
 
 soak: setup tools
 	$(PY) tests/soak.py -n $(N) --kill $(KILL) --backend $(BACKEND)

@@ -12,7 +12,7 @@ import pytest
 
 from lab.reports import compare_page
 from lab.runner import RUNS
-from synthetic_compare import ROWS_PER_SCENARIO, matrix
+from synthetic_compare import ROWS_PER_SCENARIO, kind, matrix
 from test_report_browser import browse, chromium
 
 ROWS = 10_000
@@ -53,12 +53,18 @@ def test_the_10000_row_page_shows_what_differs_first_folds_the_rest_and_filters(
     assert shown and shown.groups() == (str(ROWS_PER_SCENARIO - 2), str(ROWS), "2")
     rows = re.findall(r'<tr (?:class="[^"]*" )?data-s="([^"]+)"( hidden="")?>', html)
     assert len(rows) == ROWS // 10 + ROWS // 50 and all(hidden for _, hidden in rows)
-    folds = re.findall(r'<details data-s="([^"]+)"( hidden="")?>', html)
+    folds = re.findall(r'<details data-s="([^"]+)" data-n="\d+"( hidden="")?>', html)
     assert [s for s, hidden in folds if not hidden] == ["scenario-0003"] and len(folds) == ROWS // ROWS_PER_SCENARIO
     # columns: kernel-major, then runtime, then family; nth-child counts scenario, step and expected first
     assert "table.cols tr>:nth-child(4){display:none}" in html               # 5.10.0 python ipv4: hidden
     assert "nth-child(18){" not in html and "nth-child(19){" not in html     # 6.1.0 c ipv4 and ipv6: shown
     assert len(re.findall(r"nth-child\(\d+\)\{display:none\}", html)) == 48 - 2
+
+    # IPv6 only: the rows seen over IPv4 alone are hidden; the rest differ or fail on IPv6 columns too.
+    html = browse_at(browser, page, "#family=ipv6", "--dump-dom").stdout
+    ipv4_only = sum(kind(i) == "ipv4-only" for i in range(ROWS))
+    assert ipv4_only and f"Showing {ROWS - ipv4_only} of {ROWS} rows." in html
+    assert len(re.findall(r'<tr data-c="[\d ]+" hidden="">', html)) == ipv4_only
 
     RUNS.mkdir(exist_ok=True)
     shot = RUNS / "compare-10000.png"

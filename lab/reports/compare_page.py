@@ -55,12 +55,12 @@ SCRIPT = """
       rows += show;
     }
     for (const details of document.querySelectorAll("details[data-s]")) {
-      let left = 0;
-      for (const tr of details.querySelectorAll("tbody tr")) {
-        total++;
-        tr.hidden = !!tr.dataset.c && !tr.dataset.c.split(" ").some(i => on[i]);
-        left += !tr.hidden;
+      let left = +details.dataset.n;   // its rows; those seen on some columns only have data-c
+      for (const tr of details.querySelectorAll("tr[data-c]")) {
+        tr.hidden = !tr.dataset.c.split(" ").some(i => on[i]);
+        left -= tr.hidden;
       }
+      total += +details.dataset.n;
       details.hidden = !left || (!!want.scenario && details.dataset.s !== want.scenario);
       rows += details.hidden ? 0 : left;
     }
@@ -179,7 +179,8 @@ def folded(matrix, scenario, keys):
     head = tag("tr", *(tag("th", h) for h in ("step or packet rule", "expected", "outcome", "seen")))
     summary = tag("summary", tag("b", scenario), tag("span", f" {len(keys)} rows agree on every column",
                                                      class_="count"))
-    return tag("details", summary, tag("table", tag("thead", head), tag("tbody", "\n", join(rows))), data_s=scenario)
+    return tag("details", summary, tag("table", tag("thead", head), tag("tbody", "\n", join(rows))), data_s=scenario,
+               data_n=len(keys))
 
 
 def filters(matrix):
