@@ -40,7 +40,7 @@ UNTAGGED = {
     "reject-admin-prohibited", "reject-host-unreachable", "reject-net-unreachable",
     "reject-port-unreachable", "reject-tcp-reset", "reject6-by-router", "reject6-established", "reject6-kinds",
     "restart-listen-again",
-    "throttled-small-queue", "unowned-address",
+    "unowned-address",
 }
 
 # Phrases whose number is no claim of the run's: a constant the text explains (kernel defaults,
