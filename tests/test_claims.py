@@ -34,12 +34,12 @@ from lab.scenario.windows import inside
 # untagged sentence left.
 UNTAGGED = {
     "backlog-full", "connect-styles", "connect-vanished-host",
-    "drop-syn", "dual-stack-by-name",
+    "drop-syn", 
     "lossy-link", "netem-delay", "netem-loss", "output-drop", "partition-timeout",
     "partition-while-sending", "peer-link-down", "peer-restart", "pmtu-blackhole", "receiver-stopped",
     "reject-admin-prohibited", "reject-host-unreachable", "reject-net-unreachable",
     "reject-port-unreachable", "reject-tcp-reset", "reject6-by-router", "reject6-established", "reject6-kinds",
-    "restart-listen-again",
+    
     "unowned-address",
 }
 
