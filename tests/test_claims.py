@@ -36,8 +36,8 @@ UNTAGGED = {
     "backlog-full", "connect-styles", "connect-vanished-host",
     "drop-syn", 
     "lossy-link", "netem-delay", "netem-loss", "output-drop", "partition-timeout",
-    "partition-while-sending", "peer-link-down", "peer-restart", "pmtu-blackhole", "receiver-stopped",
-    "reject-admin-prohibited", "reject-host-unreachable", "reject-net-unreachable",
+    "partition-while-sending", "peer-link-down", "pmtu-blackhole", "receiver-stopped",
+    "reject-admin-prohibited", "reject-net-unreachable",
     "reject-port-unreachable", "reject-tcp-reset", "reject6-by-router", "reject6-established", "reject6-kinds",
     
     "unowned-address",
