@@ -11,9 +11,10 @@
 #   make unit                        the tests that need no Docker, root, qemu or toolchain (seconds)
 #   make matrix KERNELS="5.10 6.1"   the catalogue on Debian kernels booted in qemu, one compare page
 #        (RUNTIME=c or RUNTIMES="python c go": the guests' hosts in those runtimes; c and go only;
-#         FAMILY=6 or both: over IPv6 too)
+#         FAMILY=6 or both: over IPv6 too; SHARD=2/4: the second of four disjoint shares of the cells)
 #   make nightly                     the catalogue over IPv4 and IPv6 on this host (Docker; netns in the
-#                                    five other runtimes) and on KERNELS, compared
+#                                    five other runtimes) and on KERNELS (python, c, go), compared
+#        (SHARD=2/4: a CI job's share of each part; make nightly-merge: the shards in runs/shards/, one page)
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #        (RUNTIMES="python c go node java-nio java-socket": each runtime's added time per run, interleaved)
 #   make bench-compare               the compare page of a synthetic 10,000-row matrix: its build and
@@ -56,10 +57,17 @@ NEEDS_RUNTIMES = $(if $(filter-out python,$(RUNTIME) $(RUNTIMES))$(shell grep -l
 BACKEND ?= docker
 OUT     ?= runs
 KERNELS ?= 5.10 6.1 6.12 7.2
-NIGHTLY := runs/nightly
+NIGHTLY ?= runs/nightly
+# make nightly SHARD=I/N runs the I-th of N disjoint shares of the cells (lab/shard.py), the whole matrix
+# fanned out over N CI jobs (.github/workflows/nightly.yml); make nightly-merge compares SHARDS_IN's runs
+SHARD   ?=
+SHARDS_IN ?= runs/shards
+SCENARIOS ?= scenarios/
+NIGHTLY_RUNTIMES ?= c java-nio java-socket go node
+VM_RUNTIMES ?= python c go
 APT     := $(SUDO) apt-get install -y -qq --no-install-recommends
 
-.PHONY: scenario scenarios test unit bench soak killsweep images mmdebstrap qemu matrix nightly readme browser tools runtimes clean distclean setup
+.PHONY: scenario scenarios test unit bench soak killsweep images mmdebstrap qemu matrix nightly nightly-merge readme browser tools runtimes clean distclean setup
 
 setup: $(STAMP) images
 
@@ -99,18 +107,29 @@ qemu:
 	@command -v qemu-system-x86_64 >/dev/null && command -v depmod >/dev/null || { $(SUDO) apt-get update -qq && $(APT) qemu-system-x86 kmod >/dev/null; }
 
 matrix: $(STAMP) mmdebstrap qemu $(NEEDS_RUNTIMES)
-	$(RUN_LAB) matrix $(KERNELS) $(foreach r,$(RUNTIMES) $(filter-out python,$(RUNTIME)),--runtime $(r)) --family $(FAMILY)
+	$(RUN_LAB) matrix $(KERNELS) $(foreach r,$(RUNTIMES) $(filter-out python,$(RUNTIME)),--runtime $(r)) --family $(FAMILY) \
+		$(if $(SHARD),--shard $(SHARD))
 
-# Both halves run whatever the first gives; the exit status is the worse of the two.
+# Each part runs whatever the one before gives; the exit status is the worst. With SHARD, each part
+# its share; with KERNELS empty, no matrix (tests/test_shard_merge.py runs it so on netns).
 nightly: setup tools qemu runtimes
 	rm -rf $(NIGHTLY)
 	status=0; \
-	$(PY) -m pytest scenarios/ -p no:cacheprovider --lab-family 4 --lab-family 6 \
-		--lab-out $(NIGHTLY)/host --junitxml=$(NIGHTLY)/host/junit.xml || status=$$?; \
-	$(PY) -m pytest scenarios/ -p no:cacheprovider --lab-backend netns $(foreach r,c java-nio java-socket go node,--lab-runtime $(r)) \
-		--lab-family 4 --lab-family 6 --lab-out $(NIGHTLY)/runtimes --junitxml=$(NIGHTLY)/runtimes/junit.xml || status=$$?; \
-	$(LAB) matrix $(KERNELS) --family both --out $(NIGHTLY)/kernels --also $(NIGHTLY)/host $(NIGHTLY)/runtimes || status=$$?; \
+	$(PY) -m pytest $(SCENARIOS) -p no:cacheprovider --lab-backend $(BACKEND) --lab-family 4 --lab-family 6 \
+		$(if $(SHARD),--lab-shard $(SHARD)) --lab-out $(NIGHTLY)/host --junitxml=$(NIGHTLY)/host/junit.xml || status=$$?; \
+	$(PY) -m pytest $(SCENARIOS) -p no:cacheprovider --lab-backend netns $(foreach r,$(NIGHTLY_RUNTIMES),--lab-runtime $(r)) \
+		--lab-family 4 --lab-family 6 $(if $(SHARD),--lab-shard $(SHARD)) \
+		--lab-out $(NIGHTLY)/runtimes --junitxml=$(NIGHTLY)/runtimes/junit.xml || status=$$?; \
+	$(if $(KERNELS),$(LAB) matrix $(KERNELS) $(foreach r,$(VM_RUNTIMES),--runtime $(r)) --family both \
+		$(if $(SHARD),--shard $(SHARD)) --out $(NIGHTLY)/kernels --also $(NIGHTLY)/host $(NIGHTLY)/runtimes \
+		|| status=$$?;) \
 	exit $$status
+
+# The nightly workflow's last job: every shard's runs (folders or archives) in SHARDS_IN on one compare
+# page, each run once; exit 1 when a cell disagrees with its expectation.
+nightly-merge: $(STAMP)
+	mkdir -p $(NIGHTLY)
+	$(LAB) compare $(SHARDS_IN) --json $(NIGHTLY)/compare.json --html $(NIGHTLY)/compare.html
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/ -q -m "not docker and not vm and not slow"

@@ -10,9 +10,9 @@
     lab show NAME            a scenario's story, steps and expectations (NAME or a file's path)
     lab show RUN_DIR         a run's TCP ladder as text
     lab report RUN_DIR       a run's report.html: story, verdict, TCP ladder (SVG)
-    lab compare PATH...      outcomes by kernel (and runtime, family, machine) from result files; exit 1 if any disagrees
+    lab compare PATH...      outcomes by kernel (and runtime, family, machine) from runs (folders, archives); exit 1 if any disagrees
     lab words [--grep TEXT]  each runtime's words per outcome, from runs (those with TEXT, and where)
-    lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared (--runtime: c, go; --family)
+    lab matrix KERNEL...     the catalogue on Debian kernels in qemu ("5.10 6.1 6.12 7.2"), compared (--runtime: c, go; --family; --shard I/N)
     lab images               build the images (only what is missing)
     lab clean [--all]        remove what killed runs left behind (--all: running ones too)
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from lab.cli_args import Parser, repeat_count
+from lab.cli_args import Parser, repeat_count, shard
 from lab.errors import LabError, SetupError, StepTimeout
 from lab.progress import progress
 from lab.scenario import load as loader
@@ -145,7 +145,8 @@ def cmd_matrix(args, console):
     with progress(console, "kernel matrix") as status:
         done, table, seconds = matrix.run(args.kernels, args.names or (), args.out, args.also, args.runtime or (),
                                           say=lambda msg: status.update(escape(msg)), tell=status.event,
-                                          families=() if args.family == "4" else families(args.family))
+                                          families=() if args.family == "4" else families(args.family),
+                                          shard=args.shard)
     terminal.show_compare(table, console, everything=args.all)
     terminal.show_kernel_runs(done, console)
     console.print(f"{len(done)} kernels in {seconds // 60:.0f} min {seconds % 60:.0f} s")
@@ -235,7 +236,8 @@ def parser():
     report.add_argument("--all", action="store_true", help="also draw ARP")
     report.set_defaults(fn=cmd_report)
     compare = sub.add_parser("compare", help="one matrix of outcomes by kernel from result files of any source")
-    compare.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="result.json files or folders of runs")
+    compare.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                         help="result.json files, folders of runs or archives of them (.tar.gz, .zip): each run once")
     compare.add_argument("--json", type=Path, metavar="FILE", help="also write the matrix as JSON")
     compare.add_argument("--html", type=Path, metavar="FILE", help="also write it as a static HTML page")
     compare.add_argument("--all", action="store_true", help="show every row, not only those that differ or fail")
@@ -259,6 +261,7 @@ def parser():
     matrix.add_argument("--runtime", action="append", choices=RUNTIMES, help="the guests' runtime (repeatable)")
     matrix.add_argument("--family", choices=(*FAMILIES, "both"), default="4",
                         help="the guests' hosts' address family: IPv4 (default), IPv6, or each")
+    matrix.add_argument("--shard", type=shard, metavar="I/N", help="only the I-th of N disjoint shares of the cells")
     matrix.set_defaults(fn=cmd_matrix)
     sub.add_parser("images", help="build missing images").set_defaults(fn=cmd_images)
     clean = sub.add_parser("clean", help="remove what killed runs left")

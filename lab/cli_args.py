@@ -20,3 +20,12 @@ def repeat_count(text):
     if not 1 <= value <= 1000:
         raise argparse.ArgumentTypeError(f"--repeat takes a whole number from 1 to 1000, not {text!r}")
     return value
+
+
+def shard(text):
+    """`--shard I/N` as a lab.shard.Shard."""
+    from lab.shard import Shard
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--shard: {exc}") from None

@@ -12,6 +12,11 @@ in each (`--lab-runtime`), and with `--family 6` (or both) over IPv6 too
 (`lab.runtimes`) and put in the guest's cache. The guest has no JRE and no
 nodejs: asking for java or node, or naming a scenario whose hosts need them,
 fails before a boot.
+With `--shard I/N` (lab/shard.py) it runs only its share of the cells,
+kernel by scenario by runtime by family: each kernel's guest is told its
+cells (`--lab-cell`), and a kernel none of them names is not booted; the
+shards' folders (or archives of them), given together to `lab compare`, make
+the whole matrix's page.
 Then one compare matrix is built from all of them and any other result
 files given (the host's own runs, another machine's CI artifacts), and
 written next to them as `compare.html` and `compare.json`.
@@ -28,12 +33,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lab import kernels, runtimes, vm
+from lab import kernels, runtimes, shard as shards, vm
 from lab.errors import ScenarioError, SetupError
 from lab.reports import compare
 
-# per kernel: boot, then the catalogue (about 45 s of it is the scenarios' own timers); under TCG on
-# a loaded 2-core machine the catalogue alone has taken 520 s, so a busy machine may want more
+# per kernel and catalogue's worth of cells (a VM of two runtimes over both families gets four times it):
+# boot, then the catalogue (about 45 s of it is the scenarios' own timers); under TCG on a loaded 2-core
+# machine the catalogue alone has taken 520 s, so a busy machine may want more
 VM_TIMEOUT = float(os.environ.get("LAB_VM_TIMEOUT", 600))
 
 
@@ -60,18 +66,23 @@ def attempt(request, *args):
                          str(exc))
 
 
-def guest_command(names, runtime_names=(), families=()):
-    """pytest over the catalogue (or the named scenarios) on the netns backend, inside the guest.
+def guest_command(names, runtime_names=(), families=(), cells=()):
+    """pytest over the catalogue (or the named scenarios; or the scenarios of `cells`, and only
+    those cells: (scenario, runtime label, family)) on the netns backend, inside the guest.
 
     >>> guest_command(["crash-reset"], ["python", "c"], ["4", "6"])[-9:]
     ['--lab-runtime', 'python', '--lab-runtime', 'c', '--lab-family', '4', '--lab-family', '6', 'scenarios/crash-reset.yaml']
+    >>> guest_command([], cells=[("drop-syn", "c", "6")])[-3:]
+    ['--lab-cell', 'drop-syn:c:6', 'scenarios/drop-syn.yaml']
     """
+    names = sorted({c[0] for c in cells}) if cells else names
     paths = [f"scenarios/{n}.yaml" for n in names] if names else ["scenarios/"]
     # -v: a line per scenario as it finishes, which the host passes on as progress
     return ["python3", "-m", "pytest", "-p", "lab.pytest_plugin", "-p", "no:cacheprovider", "-v",
             "--lab-backend", "netns", "--lab-out", "runs", "--junitxml", "runs/junit.xml",
             *(x for r in runtime_names for x in ("--lab-runtime", r)),
-            *(x for f in families for x in ("--lab-family", f)), *paths]
+            *(x for f in families for x in ("--lab-family", f)),
+            *(x for c in cells for x in ("--lab-cell", ":".join(c))), *paths]
 
 
 def guest_agents(names, runtime_names=()):
@@ -115,14 +126,15 @@ def finished(release, tell):
     return line
 
 
-def run_kernel(request, names, out, say, runtime_names=(), agents=(), families=(), tell=lambda msg: None):
+def run_kernel(request, names, out, say, runtime_names=(), agents=(), families=(), tell=lambda msg: None, cells=(),
+               timeout=VM_TIMEOUT):
     kernel = kernels.fetch(request, say)
     dest = out / kernel.release
     shutil.rmtree(dest, ignore_errors=True)  # an earlier matrix's runs of this kernel: not this one's
     in_runtimes = f" in {', '.join(runtime_names)}" if runtime_names else ""
     in_runtimes += f" over IPv{' and IPv'.join(families)}" if families else ""
     say(f"{kernel.release}: booting, then the catalogue{in_runtimes}")
-    result = vm.run(kernel, guest_command(names, runtime_names, families), dest=dest, timeout=VM_TIMEOUT, say=say,
+    result = vm.run(kernel, guest_command(names, runtime_names, families, cells), dest=dest, timeout=timeout, say=say,
                     agents=agents, tell=finished(kernel.release, tell))
     if result.collected is None:
         tail = "\n".join(result.console.strip().splitlines()[-15:])
@@ -142,16 +154,35 @@ def verdicts(directory):
     return counts
 
 
+def shares(shard, requests, names=(), runtime_names=(), families=()):
+    """{kernel request: (its cells in this shard, its VM's timeout)} for the kernels that have any;
+    without a shard, every kernel with no cells named (its whole catalogue). A VM's timeout is
+    VM_TIMEOUT per catalogue's worth of cells (as many cells as scenarios asked for)."""
+    from lab.scenario.load import known_names
+    if shard is None:
+        return {request: ((), VM_TIMEOUT * max(1, len(runtime_names)) * max(1, len(families))) for request in requests}
+    catalogue = len(names or known_names())
+    cells = shard.take((scenario, request, label, family) for request in dict.fromkeys(requests)
+                       for scenario, label, family in shards.catalogue_cells(names, runtime_names, families))
+    if not cells:
+        raise ScenarioError(f"shard {shard} holds no cell: the matrix has fewer than {shard.count}")
+    share = {r: tuple((s, label, f) for s, k, label, f in cells if k == r) for r in requests}
+    return {r: (mine, VM_TIMEOUT * max(1.0, len(mine) / catalogue)) for r, mine in share.items() if mine}
+
+
 def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), say=lambda msg: None, families=(),
-        tell=lambda msg: None):
+        tell=lambda msg: None, shard=None):
     """Run every kernel (the catalogue in each of `runtime_names`, default python, over each of
-    `families`, default IPv4), then compare; return (the KernelRuns, the compare Matrix, seconds taken).
+    `families`, default IPv4; with a lab.shard.Shard only its cells, and only the kernels they name),
+    then compare; return (the KernelRuns, the compare Matrix, seconds taken).
     say(what runs now); tell(each guest scenario as it finishes)."""
     runtime_names = list(dict.fromkeys(runtime_names))
     agents = guest_agents(names, runtime_names)  # before any fetch: a runtime the guest lacks fails here
+    share = shares(shard, requests, names, runtime_names, families)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    done = [attempt(request, names, out, say, runtime_names, agents, families, tell) for request in requests]
+    done = [attempt(request, names, out, say, runtime_names, agents, families, tell, cells, timeout)
+            for request, (cells, timeout) in share.items()]
     ran = [Path(k.directory) for k in done if k.directory]
     if not ran and not also:
         raise SetupError("no kernel could run: " + "; ".join(f"{k.request}: {k.error}" for k in done))
@@ -162,6 +193,7 @@ def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), 
     (out / "matrix.json").write_text(json.dumps({
         "runtimes": runtime_names or [runtimes.DEFAULT],
         "families": list(families) or ["4"],
+        "shard": shard and str(shard),
         "kernels": [asdict(k) for k in done],
         "total_seconds": round(seconds, 1),
     }, indent=2) + "\n")

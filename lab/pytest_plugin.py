@@ -7,6 +7,8 @@
                                             the catalogue once per runtime: crash-reset[docker,c], ...
     pytest scenarios/ --lab-family 4 --lab-family 6
                                             ... once per address family: crash-reset[docker,ipv6], ...
+    pytest scenarios/ --lab-shard 2/4       the second of four disjoint shares of those items (lab/shard.py),
+                                            as a CI job of a fanned-out nightly runs it
 
 A scenario whose every host names its runtime is one item whatever
 --lab-runtime says (the option sets only hosts that name none).
@@ -30,11 +32,12 @@ import pytest
 from rich.console import Console
 
 from lab import recording, runner, runtimes
-from lab.cell import FAMILIES, runtime_label
+from lab.cell import FAMILIES
 from lab.errors import RuntimeUnavailable, ScenarioError, SetupError
 from lab.record import RunRecord
 from lab.reports import catalogue as catalogue_report, ladder, result as result_file, terminal
 from lab.scenario.load import load
+from lab.shard import Shard, cells_of
 
 RUN_DIRS = pytest.StashKey[list]()
 
@@ -47,6 +50,10 @@ def pytest_addoption(parser):
                     help="run each scenario with this runtime's agents (repeatable; default: python)")
     group.addoption("--lab-family", action="append", choices=FAMILIES, default=[],
                     help="run each scenario over this address family (repeatable; default: 4)")
+    group.addoption("--lab-shard", type=Shard.parse, metavar="I/N",
+                    help="only the I-th of N disjoint shares of the items (lab/shard.py); 1/N..N/N are all of them")
+    group.addoption("--lab-cell", action="append", default=[], metavar="SCENARIO:RUNTIME:FAMILY",
+                    help="only these items (repeatable): how `lab matrix --shard` gives a kernel VM its share")
 
 
 class WorkerRuns:
@@ -67,8 +74,26 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "docker: needs a running Docker engine")
 
 
+def pytest_collection_modifyitems(config, items):
+    """--lab-shard and --lab-cell: the items of other shards are deselected (in every xdist worker alike)."""
+    shard, named = config.getoption("lab_shard"), config.getoption("lab_cell")
+    if not (shard or named):
+        return
+    cells = [item.cell for item in items if isinstance(item, ScenarioItem)]
+    keep = set(shard.take(cells) if shard else cells)
+    if named:
+        keep &= {tuple(c.split(":")) for c in named}
+    dropped = [item for item in items if isinstance(item, ScenarioItem) and item.cell not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not isinstance(item, ScenarioItem) or item.cell in keep]
+
+
 def pytest_sessionfinish(session):
-    """The catalogue's index page and per-step JUnit XML, for the runs of this session."""
+    """The catalogue's index page and per-step JUnit XML, for the runs of this session. A shard
+    that holds no item (more shards than items) has nothing to do, which is no failure."""
+    if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and session.config.getoption("lab_shard"):
+        session.exitstatus = pytest.ExitCode.OK
     run_dirs = session.config.stash.get(RUN_DIRS, [])
     if hasattr(session.config, "workerinput"):  # an xdist worker: its controller writes the pages
         session.config.workeroutput["lab_run_dirs"] = [str(d) for d in run_dirs]
@@ -105,23 +130,20 @@ class ScenarioFile(pytest.File):
         except ScenarioError as exc:
             raise self.CollectError(str(exc)) from None
         backend = self.config.getoption("lab_backend")
-        wanted = self.config.getoption("lab_runtime")
-        if all(opts.runtime for opts in scenario.hosts.values()):
-            wanted = wanted[:1] or [None]  # its hosts' own runtimes: one cell, whatever was asked
-        families = self.config.getoption("lab_family")
-        for runtime in wanted or [None]:
-            for family in families or ["4"]:
-                label = runtime_label({n: o.runtime for n, o in runtimes.assign(scenario, runtime).hosts.items()})
-                parts = [backend, *([label] if wanted else []), *([f"ipv{family}"] if families else [])]
-                yield ScenarioItem.from_parent(self, name=f"{scenario.name}[{','.join(parts)}]", scenario=scenario,
-                                               runtime=runtime, family=family)
+        wanted, families = self.config.getoption("lab_runtime"), self.config.getoption("lab_family")
+        own = all(opts.runtime for opts in scenario.hosts.values())  # its hosts' own runtimes: one, named
+        for runtime, family, label in cells_of(scenario, wanted, families):
+            parts = [backend, *([label] if wanted or own else []), *([f"ipv{family}"] if families else [])]
+            yield ScenarioItem.from_parent(self, name=f"{scenario.name}[{','.join(parts)}]", scenario=scenario,
+                                           runtime=runtime, family=family, cell=(scenario.name, label, family))
 
 
 class ScenarioItem(pytest.Item):
-    def __init__(self, *, scenario, runtime=None, family="4", **kwargs):
+    def __init__(self, *, scenario, runtime=None, family="4", cell=None, **kwargs):
         super().__init__(**kwargs)
         self.scenario = scenario
         self.runtime, self.family = runtime, family
+        self.cell = cell   # (scenario, runtime label, family): what --lab-shard deals out
         self.add_marker("docker")
 
     def runtest(self):

@@ -7,16 +7,17 @@ expectation gives (a `kernels:`, `runtimes:` or `families:` entry's why), or
 Takes result.json files from any source (this machine, another host's CI
 artifacts, later kernel VMs); only complete records count. A column is a
 kernel, and also a runtime or family where the records hold more than one,
-split by machine when two machines ran the same kernel. Several runs in one
-cell that disagree show every outcome seen.
+split by machine when two machines ran the same cell on one kernel (shards
+of one matrix on several CI runners, each its own cells, share a column).
+Several runs in one cell that disagree show every outcome seen.
 """
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lab.errors import ScenarioError
 from lab.record import RunRecord
+from lab.reports import sources
 from lab.scenario.model import parse_version
 
 
@@ -78,17 +79,16 @@ class Matrix:
 
 
 def find_records(paths):
-    files = []
-    for p in map(Path, paths):
-        files += sorted(p.rglob("result.json")) if p.is_dir() else [p]
-    records = []
-    for f in files:
+    """The complete records under `paths` (files, folders, archives: lab/reports/sources.py), each run once."""
+    records = {}
+    for f, data in sources.result_files(paths):
         try:
-            record = RunRecord.read(f)
-        except (OSError, ValueError) as exc:
+            record = RunRecord.from_dict(json.loads(data), directory=f.parent)
+        except ValueError as exc:
             raise ScenarioError(f"{f}: not a result file ({exc})") from None
         if record.complete and record.verdict is not None:
-            records.append(record)
+            records.setdefault(sources.identity(record, data), record)
+    records = list(records.values())
     if not records:
         raise ScenarioError(f"no complete result.json under {', '.join(map(str, paths))}")
     return records
@@ -103,10 +103,10 @@ def column_of(record, split_by_machine, dimensions):
 
 def build(records):
     """records: complete record.RunRecords."""
-    kernels = {}
+    machines = {}   # a cell on a kernel -> the machines that ran it
     for r in records:
-        kernels.setdefault(r.environment["kernel"], set()).add(r.environment.get("machine", "?"))
-    split = any(len(machines) > 1 for machines in kernels.values())
+        machines.setdefault((r.environment["kernel"], r.cell), set()).add(r.environment.get("machine", "?"))
+    split = any(len(m) > 1 for m in machines.values())
     dimensions = [d for d in ("runtime", "family") if len({getattr(r.cell, d) for r in records}) > 1]
     columns = sorted({column_of(r, split, dimensions) for r in records},
                      key=lambda c: (parse_version(c), c))  # 5.10 < 6.1 < 10.1
