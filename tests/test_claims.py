@@ -33,7 +33,7 @@ from lab.scenario.windows import inside
 # as its texts are tagged. The converse check skips these, and fails once one of them has no
 # untagged sentence left.
 UNTAGGED = {
-    "backlog-full", "connect-styles", "connect-vanished-host",
+    "connect-styles", "connect-vanished-host",
     "drop-syn", 
     "lossy-link", "netem-delay", "netem-loss", "output-drop", "partition-timeout",
     "partition-while-sending", "peer-link-down", "pmtu-blackhole", "receiver-stopped",
