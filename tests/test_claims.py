@@ -38,7 +38,7 @@ UNTAGGED = {
     "lossy-link", "netem-delay", "netem-loss", "output-drop", "partition-timeout",
     "partition-while-sending", "peer-link-down", "pmtu-blackhole", "receiver-stopped",
     "reject-admin-prohibited", "reject-net-unreachable",
-    "reject-port-unreachable", "reject-tcp-reset", "reject6-by-router", "reject6-established", "reject6-kinds",
+    "reject-port-unreachable", "reject6-by-router", "reject6-established", "reject6-kinds",
     
     "unowned-address",
 }
