@@ -37,8 +37,8 @@ UNTAGGED = {
     "drop-syn", 
     "lossy-link", "netem-delay", "netem-loss", "output-drop", "partition-timeout",
     "partition-while-sending", "peer-link-down", "pmtu-blackhole", "receiver-stopped",
-    "reject-admin-prohibited",
-    "reject-port-unreachable", "reject6-by-router", "reject6-established", "reject6-kinds",
+   
+    "reject6-by-router", "reject6-established", "reject6-kinds",
     
     "unowned-address",
 }
