@@ -28,7 +28,8 @@ svg text{font:12px ui-monospace,monospace} .host{font-weight:700;font-size:13px}
 .fault rect{fill:#fde68a;opacity:.45} .link{stroke:#16794a;stroke-dasharray:3 3;stroke-width:1.5}
 section{margin:18px 0} h2{font-size:16px;margin:0 0 4px} tr.unexplained td:last-child{color:#c0262d}
 details{margin:2px 0} summary{cursor:pointer} .count{color:#555} a.commit{font-family:ui-monospace,monospace}
-#filters label{margin-right:12px} #shown{color:#555}
+#filters label{margin-right:12px} #shown{color:#555} #differ td:last-child{min-width:30em}
+table.cols td:nth-child(-n+2){white-space:nowrap}
 """
 
 
