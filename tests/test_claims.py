@@ -38,7 +38,7 @@ UNTAGGED = {
     "lossy-link", "netem-delay", "netem-loss", "partition-timeout",
     "peer-link-down", "pmtu-blackhole", "receiver-stopped",
    
-    "reject6-by-router", "reject6-established", "reject6-kinds",
+    "reject6-by-router", "reject6-established",
     
     "unowned-address",
 }
