@@ -198,6 +198,13 @@ def filters(matrix):
     return tag("form", *selects, id="filters", hidden="")
 
 
+def versions(matrix):
+    """The runtimes' versions each column's runs recorded, folded: they would push the rows down."""
+    lines = [f"{c}: {', '.join(v)}" for c, v in matrix.runtimes.items() if v]
+    return tag("details", tag("summary", f"the runtimes' versions, by column ({len(lines)})"),
+               tag("p", join(lines, tag("br")))) if lines else ""
+
+
 def as_html(matrix):
     differing, reasons, failing, agree = sections(matrix)
     unexplained = sum(UNEXPLAINED in reasons[key] for key in differing)
@@ -208,7 +215,7 @@ def as_html(matrix):
                      f"columns ({unexplained} unexplained), {len(failing)} agree between columns but not with "
                      f"their expectation, {folded_rows} agree on every column (folded by scenario). "
                      f"{matrix.disagreements} cells disagree with their expectation.", class_="summary"),
-            tag("p", join([f"{c}: {', '.join(v)}" for c, v in matrix.runtimes.items() if v], tag("br"))),
+            versions(matrix),
             filters(matrix), tag("p", "", id="shown"),
             tag("section", tag("h2", f"{len(differing)} rows differ between columns"),
                 full_table(matrix, [full_row(matrix, key, reasons[key]) for key in differing],
