@@ -37,11 +37,11 @@ def test_the_shards_of_n_hold_every_cell_once(count):
     assert dealt == [Shard(i, count).take(cells) for i in range(1, count + 1)]  # the order given changes nothing
 
 
-@pytest.mark.parametrize("text", ["0/2", "3/2", "2", "a/b", "1/0", "-1/2"])
-def test_a_shard_that_is_not_i_of_n_is_bad_input(text):
-    with pytest.raises(ValueError, match="I/N"):
-        Shard.parse(text)
-    done = subprocess.run([sys.executable, "-m", "lab", "matrix", "6.1", "--shard", text], cwd=ROOT,
+def test_a_shard_that_is_not_i_of_n_is_bad_input():
+    for text in ["0/2", "3/2", "2", "a/b", "1/0", "-1/2"]:
+        with pytest.raises(ValueError, match="I/N"):
+            Shard.parse(text)
+    done = subprocess.run([sys.executable, "-m", "lab", "matrix", "6.1", "--shard", "3/2"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--shard" in done.stderr
 
