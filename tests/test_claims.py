@@ -40,7 +40,7 @@ UNTAGGED = {
    
     "reject6-by-router", "reject6-established",
     
-    "unowned-address",
+   
 }
 
 # Phrases whose number is no claim of the run's: a constant the text explains (kernel defaults,
