@@ -35,7 +35,7 @@ from lab.scenario.windows import inside
 UNTAGGED = {
     "connect-styles", "connect-vanished-host",
     "drop-syn", 
-    "lossy-link", "netem-delay", "netem-loss", "partition-timeout",
+    "lossy-link", "netem-delay", "netem-loss",
     "peer-link-down", "pmtu-blackhole", "receiver-stopped",
    
     "reject6-by-router", "reject6-established",
