@@ -36,7 +36,7 @@ UNTAGGED = {
     "connect-styles", "connect-vanished-host",
     "drop-syn", 
     "lossy-link", "netem-delay", "netem-loss",
-    "peer-link-down", "pmtu-blackhole", "receiver-stopped",
+    "pmtu-blackhole", "receiver-stopped",
    
     "reject6-by-router", "reject6-established",
     
