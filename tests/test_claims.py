@@ -38,7 +38,7 @@ UNTAGGED = {
     "lossy-link", "netem-delay", "netem-loss",
     "pmtu-blackhole", "receiver-stopped",
    
-    "reject6-by-router", "reject6-established",
+    "reject6-by-router",
     
    
 }
