@@ -36,7 +36,7 @@ UNTAGGED = {
     "connect-styles", "connect-vanished-host",
     "drop-syn", 
     "lossy-link", "netem-delay", "netem-loss",
-    "pmtu-blackhole", "receiver-stopped",
+    "receiver-stopped",
    
     "reject6-by-router",
     
