@@ -38,7 +38,7 @@ UNTAGGED = {
     "lossy-link", "netem-delay", "netem-loss",
     "receiver-stopped",
    
-    "reject6-by-router",
+   
     
    
 }
