@@ -35,7 +35,7 @@ from lab.scenario.windows import inside
 UNTAGGED = {
     "connect-styles", "connect-vanished-host",
     "drop-syn", 
-    "lossy-link", "netem-delay", "netem-loss",
+    "netem-delay", "netem-loss",
     "receiver-stopped",
    
    
