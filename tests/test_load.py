@@ -195,6 +195,10 @@ def test_a_family_entry_reads_for_its_family_and_its_own_kernel_ranges():
     assert [step.expect.for_cell(k, {}, "client", f).outcomes for k, f in
             (((6, 18, 0), "4"), ((6, 18, 0), "6"), ((6, 1, 0), "6"))] == [(10,), (9,), (8,)]
 
+    both = load_text(edit("count: 1,", "count: 1, kernels: [{range: '<6.5', count: 0, why: old}], "
+                                       "families: [{family: 6, count: 2, why: six}],"), "x").packets[0]
+    assert (both.for_cell((5, 10, 0), {}, "4").wanted, both.for_cell((6, 18, 0), {}, "6").wanted) == ("0", "2")
+
 
 def test_count_and_min_in_a_block_rule_point_at_count():
     text = BASE + "  - why: w\n    from: server\n    count: 0\n    max: 1\n"

@@ -190,10 +190,10 @@ class Loader:
                 changes["min"], changes["max"] = self.bounds(f, where + ["families", j], f"packet rule {i + 1}")
             if "within" in f:
                 changes["within"] = window(f["within"])
-            kernels = tuple(KernelCount(k["range"], *self.bounds(k, where + ["families", j, "kernels", n],
-                                                                 f"packet rule {i + 1}"), k["why"], window(k.get("within")))
-                            for n, k in enumerate(f.get("kernels", [])))
-            families.append(FamilyRule(str(f["family"]), changes, f["why"], kernels))
+            own = tuple(KernelCount(k["range"], *self.bounds(k, where + ["families", j, "kernels", n],
+                                                             f"packet rule {i + 1}"), k["why"], window(k.get("within")))
+                        for n, k in enumerate(f.get("kernels", [])))   # not `kernels`: the rule's own are read above
+            families.append(FamilyRule(str(f["family"]), changes, f["why"], own))
         flags = raw.get("flags", [])
         return WireRule(line=line_of(self.root, where), why=raw["why"], src=raw.get("from"), dst=raw.get("to"),
                         icmp=raw.get("icmp"), arp=raw.get("arp"), nd=raw.get("nd"),
