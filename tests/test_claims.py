@@ -34,7 +34,7 @@ from lab.scenario.windows import inside
 # untagged sentence left.
 UNTAGGED = {
     "connect-styles", "connect-vanished-host",
-    "drop-syn", 
+    
     "netem-delay", "netem-loss",
     "receiver-stopped",
    
