@@ -35,7 +35,7 @@ from lab.scenario.windows import inside
 UNTAGGED = {
     "connect-styles",
     
-    "netem-delay", "netem-loss",
+    "netem-loss",
     "receiver-stopped",
    
    
