@@ -35,7 +35,7 @@ from lab.scenario.windows import inside
 UNTAGGED = {
    
     
-    "netem-loss",
+   
     "receiver-stopped",
    
    
