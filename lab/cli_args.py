@@ -23,9 +23,9 @@ def repeat_count(text):
 
 
 def shard(text):
-    """`--shard I/N` as a lab.shard.Shard."""
+    """`lab matrix --shard I/N` and pytest's `--lab-shard I/N` as a lab.shard.Shard."""
     from lab.shard import Shard
     try:
         return Shard.parse(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--shard: {exc}") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None

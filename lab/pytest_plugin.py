@@ -37,7 +37,8 @@ from lab.errors import RuntimeUnavailable, ScenarioError, SetupError
 from lab.record import RunRecord
 from lab.reports import catalogue as catalogue_report, ladder, result as result_file, terminal
 from lab.scenario.load import load
-from lab.shard import Shard, cells_of
+from lab.cli_args import shard as shard_arg
+from lab.shard import cells_of
 
 RUN_DIRS = pytest.StashKey[list]()
 
@@ -50,7 +51,7 @@ def pytest_addoption(parser):
                     help="run each scenario with this runtime's agents (repeatable; default: python)")
     group.addoption("--lab-family", action="append", choices=FAMILIES, default=[],
                     help="run each scenario over this address family (repeatable; default: 4)")
-    group.addoption("--lab-shard", type=Shard.parse, metavar="I/N",
+    group.addoption("--lab-shard", type=shard_arg, metavar="I/N",
                     help="only the I-th of N disjoint shares of the items (lab/shard.py); 1/N..N/N are all of them")
     group.addoption("--lab-cell", action="append", default=[], metavar="SCENARIO:RUNTIME:FAMILY",
                     help="only these items (repeatable): how `lab matrix --shard` gives a kernel VM its share")
