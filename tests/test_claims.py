@@ -33,14 +33,7 @@ from lab.scenario.windows import inside
 # as its texts are tagged. The converse check skips these, and fails once one of them has no
 # untagged sentence left.
 UNTAGGED = {
-   
-    
-   
     "receiver-stopped",
-   
-   
-    
-   
 }
 
 # Phrases whose number is no claim of the run's: a constant the text explains (kernel defaults,
