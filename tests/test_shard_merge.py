@@ -2,7 +2,8 @@
 .github/workflows/nightly.yml), made small (two quick scenarios, netns, the c runtime beside
 python, no kernel VMs), as shards 1/2 and 2/2 and merged, give the compare page of one
 unsharded run: the same rows, columns and cells, each cell one run with the same verdict.
-Its cost: 128-145 s on 2 cores at load 15-16 (26 s of CPU): 24 netns runs in six pytest sessions."""
+Its cost: 29 s on 2 cores at load 1 (128-145 s at load 15-16; 26 s of CPU): 24 netns runs in six
+pytest sessions."""
 
 import json
 import re
