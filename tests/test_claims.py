@@ -11,9 +11,8 @@ names carries the id of the step or packet rule that checks it, `[id]` or `[id1,
 - An outcome word right before a tag ("ETIMEDOUT [read]") is among a tagged step's outcomes in
   some cell.
 - The converse: every sentence with a number and a unit, or an outcome (an errno name, EOF,
-  TIMEOUT, a signal), carries a tag, unless the number is a value the scenario's steps set (a timeout, an option, a byte count to send) or the phrase is in
-  EXEMPT. UNTAGGED lists the scenarios not tagged yet; each must still have an untagged sentence
-  (a tagged one leaves the set), and the set shrinks to nothing.
+  TIMEOUT, a signal), carries a tag, unless the number is a value the scenario's steps set (a
+  timeout, an option, a byte count to send).
 """
 
 import io
@@ -28,16 +27,6 @@ from lab.reports.terminal import show_scenario
 from lab.scenario.load import SCENARIOS, load, load_text
 from lab.scenario.tags import TAG, ids, plain
 from lab.scenario.windows import inside
-
-# Scenarios whose texts are not tagged yet (H5's, H6's and H7's groups, 2026-11-29): remove each
-# as its texts are tagged. The converse check skips these, and fails once one of them has no
-# untagged sentence left.
-UNTAGGED = set()
-
-# Phrases whose number is no claim of the run's: a constant the text explains (kernel defaults,
-# header sizes), named once per scenario. Keep it small.
-EXEMPT = {
-}
 
 WORDS = {"no": 0, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
          "ten": 10, "eleven": 11, "twelve": 12}
@@ -171,17 +160,14 @@ def values_set(scenario):
 
 def untagged(scenario):
     """The sentences of summary and story that name a number with a unit but carry no tag."""
-    setting, exempt, found = values_set(scenario), EXEMPT.get(scenario.name, ()), []
+    setting, found = values_set(scenario), []
     for field in ("summary", "story"):
         for sentence in SENTENCE.split(" ".join(getattr(scenario, field).split())):
             if TAG.search(sentence):
                 continue
-            text = sentence
-            for phrase in exempt:
-                text = text.replace(phrase, "")
-            claims = [m.group(0) for m in ANY.finditer(text)
+            claims = [m.group(0) for m in ANY.finditer(sentence)
                       if not {value(m.group("a")), value(m.group("b") or m.group("a"))} <= setting]
-            claims += ANY_OUTCOME.findall(text)
+            claims += ANY_OUTCOME.findall(sentence)
             if claims:
                 found.append(f"{scenario.name} {field}: {', '.join(claims)} untagged in: {sentence!r}")
     return found
@@ -200,14 +186,7 @@ def test_every_tag_resolves_and_holds(path):
 def test_every_claim_is_tagged(path):
     scenario = load(path)
     left = untagged(scenario)
-    if scenario.name in UNTAGGED:
-        assert left, f"{scenario.name} has no untagged sentence left: take it out of UNTAGGED"
-        pytest.skip(f"not tagged yet ({len(left)} sentences)")
     assert not left, "\n".join(left)
-
-
-def test_untagged_names_only_scenarios_that_exist():
-    assert UNTAGGED <= {p.stem for p in SCENARIO_PATHS} and set(EXEMPT) <= {p.stem for p in SCENARIO_PATHS}
 
 
 def test_readers_never_see_a_tag():
