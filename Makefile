@@ -23,7 +23,8 @@
 #        (KILL=0.3: SIGKILL that share of runs at random points, `lab clean` after each)
 #   make killsweep KILLS=60          SIGKILL `make scenario`'s process group at seeded points, one
 #                                    `lab clean` each, a live run beside: what is left, at once and 10 s later
-#   make readme                      regenerate the README's catalogue table
+#   make readme                      regenerate the README's catalogue table and matrix paragraph
+#   make findings                    keep runs/matrix/compare.json as the matrix the README tells of
 #   make schema                      regenerate lab/scenario/schema.json from the step kinds' declarations
 #   make clean                       remove what killed runs left, and runs/
 #   make distclean                   also the images and the virtual environment
@@ -67,7 +68,7 @@ NIGHTLY_RUNTIMES ?= c java-nio java-socket go node
 VM_RUNTIMES ?= python c go
 APT     := $(SUDO) apt-get install -y -qq --no-install-recommends
 
-.PHONY: scenario scenarios test unit bench soak killsweep images mmdebstrap qemu matrix nightly nightly-merge readme browser tools runtimes clean distclean setup
+.PHONY: scenario scenarios test unit bench soak killsweep images mmdebstrap qemu matrix nightly nightly-merge readme findings browser tools runtimes clean distclean setup
 
 setup: $(STAMP) images
 
@@ -162,7 +163,13 @@ schema: $(STAMP)
 	$(PY) -m lab.scenario.schema
 
 readme: $(STAMP)
-	$(PY) -c 'import pathlib, lab.catalogue as c; p = pathlib.Path("README.md"); p.write_text(c.readme_with_catalogue(p.read_text()))'
+	$(PY) -c 'import pathlib, lab.catalogue as c, lab.findings as f; p = pathlib.Path("README.md"); \
+		p.write_text(f.readme_with_findings(c.readme_with_catalogue(p.read_text())))'
+
+# Keep the last full matrix's compare.json (make matrix FAMILY=both) for the README's paragraph.
+findings:
+	mkdir -p scenarios/matrix && cp runs/matrix/compare.json scenarios/matrix/compare.json
+	$(MAKE) readme
 
 clean:
 	@if [ -x $(PY) ]; then $(LAB) clean; fi

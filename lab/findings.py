@@ -42,7 +42,7 @@ def markdown(compare):
     scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
     lines = [f"The last full matrix (columns: {', '.join(compare['columns'])}) ran {len(compare['rows'])} "
              f"steps and packet rules; {len(rows)} of them differ between columns, in {len(scenarios)} "
-             f"scenarios, and {compare['disagreements']} cells disagreed with their expectation:", ""]
+             f"scenarios; cells that disagreed with their expectation: {compare['disagreements']}.", ""]
     for r in rows:
         seen = "; ".join(f"{outcome} on {', '.join(columns)}" for outcome, columns in outcomes_by_columns(r).items())
         why = " ".join(dict.fromkeys(first_sentence(w) for w in r["reasons"] if w != NO_REASON))

@@ -22,9 +22,14 @@ COMPARE = {
 
 def test_a_differing_row_names_each_outcome_with_its_columns_and_the_reason_with_its_commit():
     text = findings.markdown(COMPARE)
-    assert "ran 2 steps and packet rules; 1 of them differ between columns, in 1 scenarios" in text
+    assert "ran 2 steps and packet rules; 1 of them differ between columns, in 1 scenarios; cells that disagreed with their expectation: 0." in text
     line = text.splitlines()[-1]
     assert line.startswith("- `drop-syn`, rule 2 SYN client→server: 2 on 5.10.0-46-cloud-amd64; 3 on 6.12")
     assert "Before 6.5 one SYN fewer (commit ccce324dabfe)." in line
     assert "crash-reset" not in text
 
+
+
+def test_readme_matrix_paragraph_is_the_one_made_from_the_kept_compare_json():
+    readme = (ROOT / "README.md").read_text()
+    assert findings.readme_with_findings(readme) == readme, "run `make readme` (or `make findings` after a matrix)"
