@@ -1,6 +1,6 @@
 """What the kernel matrix found, in words: the README's paragraph between its markers.
 
-`make matrix FAMILY=both` writes runs/matrix/compare.json; `make findings` keeps a copy
+`make matrix` writes runs/matrix/compare.json; `make findings` keeps a copy
 as scenarios/matrix/compare.json (beside the catalogue whose outcomes it holds) and `make
 readme` writes this paragraph from it, so the README says what the last matrix measured and
 nothing by hand. A test fails when the README and the kept file differ.
@@ -13,8 +13,9 @@ import json
 import re
 from pathlib import Path
 
+from lab.reports.compare import NO_REASON
+
 KEPT = Path(__file__).resolve().parent.parent / "scenarios" / "matrix" / "compare.json"
-NO_REASON = "(no reason given)"   # lab.reports.compare's words for a column whose expectation gives none
 BEGIN, END = "<!-- matrix: made by `make readme` from scenarios/matrix/compare.json -->", "<!-- /matrix -->"
 
 

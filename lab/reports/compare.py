@@ -22,6 +22,7 @@ from lab.scenario.model import parse_version
 
 
 UNEXPLAINED = "unexplained difference: every column gives the same reason for its expectation"
+NO_REASON = "(no reason given)"   # a column whose expectation gives no why
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Matrix:
             return {}
         by_reason = {}
         for column, why in self.rows[key]["why"].items():
-            by_reason.setdefault(why or "(no reason given)", []).append(column)
+            by_reason.setdefault(why or NO_REASON, []).append(column)
         return by_reason if len(by_reason) > 1 else {UNEXPLAINED: list(self.rows[key]["cells"])}
 
     def expected(self, key):
