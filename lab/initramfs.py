@@ -43,7 +43,7 @@ DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/
                  "/usr/lib/x86_64-linux-gnu/gconv/*")
 # pyproject's dependencies the guest does not use (no Docker engine, no apt), and the extras it does.
 GUEST_PYTHON_SKIP = ("docker", "python-debian")
-GUEST_PYTHON_EXTRA = ("pytest",)
+GUEST_PYTHON_EXTRA = ("pytest", "pytest-xdist")  # xdist: scenarios side by side (lab.matrix.GUEST_JOBS)
 # Modules shipped to the guest, by path prefix, with what they depend on; the rest (file systems,
 # NIC drivers, storage protocols, ...) only slows the boot. crypto and lib whole: soft dependencies.
 MODULES = tuple(f"kernel/{p}" for p in (
@@ -130,7 +130,7 @@ class Cpio:
 # -- the base root file system ------------------------------------------------
 
 def guest_requirements():
-    """The lab's runtime dependencies the guest uses (pyproject's, less GUEST_PYTHON_SKIP) and pytest, by name."""
+    """The lab's runtime dependencies the guest uses (pyproject's, less GUEST_PYTHON_SKIP) and GUEST_PYTHON_EXTRA, by name."""
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = [re.match(r"[A-Za-z0-9_.-]+", d).group(0) for d in deps]
     return [n for n in names if n not in GUEST_PYTHON_SKIP] + list(GUEST_PYTHON_EXTRA)

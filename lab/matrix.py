@@ -23,11 +23,13 @@ written next to them as `compare.html` and `compare.json`.
 
 Kernels run one after the other: each VM uses both cores (2 vCPUs), and the
 catalogue's timings (retransmission timers, keepalive probes) must not be
-stretched by a neighbour.
+stretched by a neighbour. Inside a guest, GUEST_JOBS scenarios run at once
+(pytest-xdist; LAB_GUEST_JOBS=1: one at a time).
 """
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -41,6 +43,9 @@ from lab.reports import compare
 # boot, then the catalogue (about 45 s of it is the scenarios' own timers); under TCG on a loaded 2-core
 # machine the catalogue alone has taken 520 s, so a busy machine may want more
 VM_TIMEOUT = float(os.environ.get("LAB_VM_TIMEOUT", 600))
+# scenarios run at once inside a guest (pytest-xdist workers): most of a run under TCG is the guest's
+# Python on one vCPU, or the scenario's own timers, so two at a time use the VM's second vCPU
+GUEST_JOBS = int(os.environ.get("LAB_GUEST_JOBS", 2))
 
 
 @dataclass
@@ -74,12 +79,16 @@ def guest_command(names, runtime_names=(), families=(), cells=()):
     ['--lab-runtime', 'python', '--lab-runtime', 'c', '--lab-family', '4', '--lab-family', '6', 'scenarios/crash-reset.yaml']
     >>> guest_command([], cells=[("drop-syn", "c", "6")])[-3:]
     ['--lab-cell', 'drop-syn:c:6', 'scenarios/drop-syn.yaml']
+    >>> guest_command(["crash-reset", "drop-syn"])[-4:-2], "-n" in guest_command(["crash-reset"])
+    (['-n', '2'], False)
     """
+    items = len(cells) or len(names) * max(1, len(runtime_names)) * max(1, len(families)) or GUEST_JOBS
+    jobs = ["-n", str(min(GUEST_JOBS, items))] if min(GUEST_JOBS, items) > 1 else []
     names = sorted({c[0] for c in cells}) if cells else names
     paths = [f"scenarios/{n}.yaml" for n in names] if names else ["scenarios/"]
     # -v: a line per scenario as it finishes, which the host passes on as progress
     return ["python3", "-m", "pytest", "-p", "lab.pytest_plugin", "-p", "no:cacheprovider", "-v",
-            "--lab-backend", "netns", "--lab-out", "runs", "--junitxml", "runs/junit.xml",
+            "--lab-backend", "netns", "--lab-out", "runs", "--junitxml", "runs/junit.xml", *jobs,
             *(x for r in runtime_names for x in ("--lab-runtime", r)),
             *(x for f in families for x in ("--lab-family", f)),
             *(x for c in cells for x in ("--lab-cell", ":".join(c))), *paths]
@@ -110,19 +119,22 @@ def guest_agents(names, runtime_names=()):
 
 
 def finished(release, tell):
-    """A guest console line that says a scenario finished (pytest -v: `path::id PASSED [ 3%]`), to `tell`.
+    """A guest console line that says a scenario finished, to `tell`: pytest -v's `path::id PASSED [ 3%]`,
+    or under xdist `[gw0] [  3%] PASSED path::id`; not the summary's `FAILED path::id - why`.
 
     >>> seen = []
     >>> for text in ("[    3.1] random: crng init done", "scenarios/x.yaml::x[netns] PASSED   [ 50%]",
+    ...              "[gw1] [100%] FAILED scenarios/y.yaml::y[netns] ",
     ...              "FAILED scenarios/y.yaml::y[netns] - y — what it shows"):
     ...     finished("6.1.0", seen.append)(text)
     >>> seen
-    ['6.1.0: x[netns] PASSED [ 50%]']
+    ['6.1.0: x[netns] PASSED [50%]', '6.1.0: y[netns] FAILED [100%]']
     """
     def line(text):
-        item = text.split("::", 1)[1] if "::" in text else ""   # not pytest's summary: "FAILED path::id - why"
-        if any(word in item for word in ("PASSED", "FAILED", "SKIPPED", "ERROR")):
-            tell(f"{release}: {' '.join(item.split())}")
+        item, word = re.search(r"::(\S+)", text), re.search(r"\b(PASSED|FAILED|SKIPPED|ERROR)\b", text)
+        if item and word and not text.startswith(word.group(1)):
+            done = re.search(r"\[ *(\d+%)\]", text)
+            tell(f"{release}: {item.group(1)} {word.group(1)}" + (f" [{done.group(1)}]" if done else ""))
     return line
 
 
