@@ -41,6 +41,7 @@ from lab.cli_args import shard as shard_arg
 from lab.shard import cells_of
 
 RUN_DIRS = pytest.StashKey[list]()
+DURATIONS_KEY = "lab/durations"   # in pytest's cache: each scenario item's last run time, by node id
 
 
 def pytest_addoption(parser):
@@ -67,16 +68,42 @@ class WorkerRuns:
         self.config.stash[RUN_DIRS] += [Path(d) for d in getattr(node, "workeroutput", {}).get("lab_run_dirs", [])]
 
 
+class Durations:
+    """Each scenario item's run time, kept in pytest's cache for the next session's order."""
+
+    def __init__(self, cache):
+        self.cache, self.seen = cache, {}
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" and report.nodeid.split("::")[0].endswith(".yaml"):
+            self.seen[report.nodeid] = report.duration
+
+    def pytest_sessionfinish(self):
+        if self.seen:
+            self.cache.set(DURATIONS_KEY, {**self.cache.get(DURATIONS_KEY, {}), **self.seen})
+
+
 def pytest_configure(config):
     config.stash[RUN_DIRS] = []
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(WorkerRuns(config), "lab-worker-runs")
+    if getattr(config, "cache", None) is not None and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(Durations(config.cache), "lab-durations")
     # scenario items carry this mark; said here too for a repository whose own pytest config does not
     config.addinivalue_line("markers", "docker: needs a running Docker engine")
 
 
 def pytest_collection_modifyitems(config, items):
-    """--lab-shard and --lab-cell: the items of other shards are deselected (in every xdist worker alike)."""
+    """--lab-shard and --lab-cell: the items of other shards are deselected (in every xdist worker alike).
+
+    Under xdist the scenarios run longest first (after any other tests), by their times in the last session (pytest's cache;
+    one never timed counts as longest): workers take items in order, and a 15 s scenario taken last
+    would run alone at the end. Without the cache (-p no:cacheprovider, a fresh clone) the order stays.
+    """
+    cache = getattr(config, "cache", None)
+    if cache is not None and hasattr(config, "workerinput"):  # an xdist worker: they all collect alike
+        last = cache.get(DURATIONS_KEY, {})
+        items.sort(key=lambda item: (isinstance(item, ScenarioItem), -last.get(item.nodeid, float("inf"))))
     shard, named = config.getoption("lab_shard"), config.getoption("lab_cell")
     if not (shard or named):
         return
