@@ -25,7 +25,7 @@ from pathlib import Path
 import docker.errors
 
 from lab import debian, runtimes
-from lab.cache import ROOT, digest, scratch
+from lab.cache import ROOT, cache_dir, digest, locked, scratch
 from lab.errors import SetupError
 
 IMAGES = ROOT / "images"
@@ -91,7 +91,13 @@ def ensure_base(client, runtime_image, say):
 
 def ensure(client, say=lambda msg: None, wanted=(runtimes.DEFAULT,)):
     """Return {"base": tag, "capture": tag, "host:<runtime>": tag for each wanted runtime},
-    building what is missing."""
+    building what is missing; one process at a time (parallel pytest workers: one builds, the others
+    wait and find it)."""
+    with locked(cache_dir() / "images.lock"):
+        return ensure_unlocked(client, say, wanted)
+
+
+def ensure_unlocked(client, say, wanted):
     tags = {"base": ensure_base(client, None, say)}
     tags["capture"] = layer_tag("capture", "capture", tags["base"])
     if not exists(client, tags["capture"]):
