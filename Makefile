@@ -17,6 +17,7 @@
 #        (SHARD=2/4: a CI job's share of each part; make nightly-merge: the shards in runs/shards/, one page)
 #   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
 #        (RUNTIMES="python c go node java-nio java-socket": each runtime's added time per run, interleaved)
+#   make bench-matrix                the warm four-kernel matrix (KERNELS) timed beside its goal, 5 minutes
 #   make bench-compare               the compare page of a synthetic 10,000-row matrix: its build and
 #                                    render time (headless Chromium) beside their goals
 #   make soak N=10                   the catalogue N times: verdict changes, leftovers, time per round
@@ -135,16 +136,24 @@ nightly-merge: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/ -q -m "not docker and not vm and not slow"
 
-# The tests and the catalogue over IPv4 and IPv6 on Docker; then the catalogue once more in c and
-# java-nio, on netns (the other runtimes: nightly), and over IPv6 there.
+# The tests, one at a time (several watch the whole machine's state); then, runs side by side, each
+# scenario on both backends compared, the catalogue over IPv4 and IPv6 on Docker, and the catalogue
+# once more in c and java-nio on netns (the other runtimes: nightly).
 test: setup browser tools qemu runtimes
-	$(PY) -m pytest --lab-family 4 --lab-family 6 --junitxml=runs/junit.xml
-	$(PY) -m pytest scenarios/ -q --lab-backend netns --lab-runtime c --lab-runtime java-nio \
+	$(PY) -m pytest tests/ --ignore=tests/test_backends_agree.py --junitxml=runs/junit-tests.xml
+	$(PY) -m pytest tests/test_backends_agree.py scenarios/ -q -n $(JOBS) --lab-family 4 --lab-family 6 \
+		--junitxml=runs/junit.xml
+	$(PY) -m pytest scenarios/ -q -n $(JOBS) --lab-backend netns --lab-runtime c --lab-runtime java-nio \
 		--lab-family 4 --lab-family 6 --junitxml=runs/junit-runtimes.xml
 
 bench: setup tools $(NEEDS_RUNTIMES)
 	$(PY) tests/bench.py $(NAMES) --repeat $(RUNS) --backend $(BACKEND) $(if $(RUNTIMES),--runtimes $(RUNTIMES)) \
-		$(if $(filter docker,$(BACKEND)),--floor)
+		$(if $(filter docker,$(BACKEND)),--floor --catalogue)
+
+# The warm four-kernel matrix (python, IPv4) timed as a whole, beside its goal of 5 minutes.
+.PHONY: bench-matrix
+bench-matrix: $(STAMP) mmdebstrap qemu
+	$(PY) tests/bench.py --matrix $(KERNELS)
 
 # The compare page at scale (issue 16): built and rendered for 10,000 rows, figures beside goals.
 .PHONY: bench-compare
