@@ -20,7 +20,7 @@ def required(scenario):
     needs = []
     for step in scenario.steps:
         if step.fault and step.fault != "heal":
-            needs += [(step.host, feature) for feature in faults.FAULTS[step.fault].requires]
+            needs += [(step.host, feature) for feature in faults.build(step).requires]  # its arguments may decide
     return sorted(set(needs))
 
 

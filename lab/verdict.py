@@ -94,6 +94,7 @@ def judge_rule(rule, scenario, run):
              else s.tcp)
         and (rule.retransmission is None or s.retransmission == rule.retransmission)
         and (rule.data is None or (s.length > 0) == rule.data)
+        and (rule.payload is None or inside(rule.payload, s.length))
         and (ends is None or on_connection(s, ends))
         and (since is None or s.ts >= since) and (until is None or s.ts <= until)
     ]

@@ -104,3 +104,26 @@ def test_link_revert_on_an_unplugged_host_is_fine():
     ctx = applied(fault, host)
     host.answers[("ip", "link")] = host.answers[("ip", "route")] = ExecResult(1, "", NO_ETH0)
     fault.revert(ctx)
+
+
+def test_rate_with_loss_puts_netem_under_tbf_and_its_revert_deletes_only_the_root():
+    host = ScriptedHost("client")
+    fault = Rate(rate="100mbit", burst="1550b", loss="25%")
+    ctx = applied(fault, host)
+    assert host.asked == [
+        ["tc", "qdisc", "replace", "dev", "eth0", "root", "handle", "1:", "tbf", "rate", "100mbit", "burst", "1550b",
+         "latency", "200ms"],
+        ["tc", "qdisc", "add", "dev", "eth0", "parent", "1:1", "handle", "10:", "netem", "loss", "25%"]]
+    fault.revert(ctx)
+    assert host.asked[-1] == ["tc", "qdisc", "del", "dev", "eth0", "root"]   # the child goes with its root
+    assert len(host.asked) == 3
+
+
+def test_rate_needs_netem_only_with_delay_or_loss():
+    from lab.probes import required
+    from lab.scenario.load import load_text
+    text = ("name: r\nsummary: s\nstory: t\nhosts:\n  client:\n  server:\nsteps:\n"
+            "  - {host: client, fault: rate, rate: 8mbit}\n  - {host: server, fault: rate, rate: 8mbit, delay: 20ms}\n"
+            "packets:\n  - {why: w}\n")
+    assert Rate(rate="8mbit").requires == () and Rate(rate="8mbit", loss="1%").requires == ("netem",)
+    assert required(load_text(text, "r.yaml")) == [("server", "netem")]

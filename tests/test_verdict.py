@@ -151,6 +151,9 @@ def test_kernel_keyed_expectation(kernel, observed, expected, passed):
     ("{from: client, data: true, after: hit, count: 1}", 1, True),   # a segment at the start counts
     ("{from: client, data: true, after: 5, count: 0}", 0, True),
     ("{from: client, data: false, count: 3}", 3, True),
+    ("{from: client, data: true, payload: {min: 100}, count: 1}", 1, True),   # payload bounds are inclusive
+    ("{from: client, data: true, payload: {min: 101}, count: 0}", 0, True),
+    ("{from: client, payload: {max: 99}, count: 3}", 3, True),                # the three without data
     ("{from: client, flags: FIN, count: 0}", 0, True),
     ("{from: client, flags: FIN}", 0, False),
     ("{flags: ACK, max: 3}", 6, False),

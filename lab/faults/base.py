@@ -41,7 +41,7 @@ class Fault(ABC):
     kind: str | None = None  # its name in a scenario (`fault: drop`); a class without one is a base
     args: tuple = ()         # of lab.scenario.kinds.Arg; with the class docstring, all a scenario knows of it
     caps: tuple = ()
-    requires: tuple = ()
+    requires: tuple = ()     # an instance may set its own from its arguments (rate: netem only with delay/loss)
     ends_processes = False   # the host's programs are gone after apply (stop, restart)
     only_in: tuple = ()      # of (argument, values, family): argument values of one address family only
 

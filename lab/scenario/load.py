@@ -33,7 +33,7 @@ from lab.scenario.nodes import duplicate_key, line_of
 from lab.scenario.windows import backwards, window
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-PACKET_KEYS = {"from", "to", "flags", "sock", "after", "data", "icmp", "arp", "nd", "retransmission", "family"}
+PACKET_KEYS = {"from", "to", "flags", "sock", "after", "data", "payload", "icmp", "arp", "nd", "retransmission", "family"}
 KINDS = Kinds(CALLS + WAITS + faults.KINDS)  # every step kind, each declared once
 
 
@@ -202,7 +202,7 @@ class Loader:
                         retransmission=raw.get("retransmission"),
                         flags=tuple([flags] if isinstance(flags, str) else flags), sock=raw.get("sock"),
                         after=None if "after" not in raw else str(raw["after"]), data=raw.get("data"),
-                        within=window(raw.get("within")),
+                        within=window(raw.get("within")), payload=window(raw.get("payload")),
                         min=low, max=high, kernels=kernels, runtimes=tuple(runtimes), families=tuple(families),
                         id=raw.get("id"))
 

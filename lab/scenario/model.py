@@ -181,6 +181,7 @@ class WireRule:
     after: str | None = None   # step label: only packets from that step's start on
     within: tuple | None = None  # (low, high) seconds after the `after` step's start: only packets then
     data: bool | None = None   # with payload (True) or without (False)
+    payload: tuple | None = None  # (low, high) bytes of TCP payload, either None for open: only segments that carry so much
     icmp: str | None = None    # an ICMP (or ICMPv6: icmp6-...) error of this kind
     arp: str | None = None     # an ARP request or reply
     nd: str | None = None      # an IPv6 neighbour solicitation or advertisement
@@ -238,6 +239,8 @@ class WireRule:
             parts.append(f"on {self.sock}")
         if self.data is not None:
             parts.append("with data" if self.data else "without data")
+        if self.payload:
+            parts.append("of " + seconds_text(self.payload).removesuffix(" s") + " bytes")
         if self.after:
             parts.append(f"after step {self.after}" if self.within is None
                          else f"{seconds_text(self.within).removesuffix(' s')} s after step {self.after} began")

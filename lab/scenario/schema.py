@@ -105,6 +105,10 @@ RULE = {
         "after": {"type": ["string", "integer"], "description": "A step id or number: only packets from its start on."},
         "within": {"$ref": "#/$defs/within"},
         "data": {"type": "boolean"},
+        "payload": {"type": "object", "additionalProperties": False, "minProperties": 1,
+                    "properties": {"min": COUNT, "max": COUNT},
+                    "description": "Only TCP segments whose payload is this many bytes: {min: 1449} (either end "
+                                   "may be left out), e.g. a GSO block the capture saw whole."},
         "count": COUNT, "min": COUNT, "max": COUNT,
         "why": {**WHY, "description": "What this packet proves."},
         "icmp": {"enum": ICMP, "description": "An ICMP (IPv4) or ICMPv6 (icmp6-...) error of this kind."},
