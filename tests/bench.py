@@ -99,14 +99,15 @@ def bench_catalogue():
 
 
 def bench_matrix(kernel_requests):
-    """`lab matrix` over the kernels (fetched beforehand, not timed), timed as a whole; its own figures."""
+    """`lab matrix` over the kernels (fetched beforehand, not timed), timed as a whole, its progress and
+    tables shown as it prints them; then its own figures per kernel."""
     from lab import kernels
     for request in kernel_requests:
         kernels.fetch(request, lambda msg: None)
     with tempfile.TemporaryDirectory() as out:
         t = time.monotonic()
         subprocess.run([sys.executable, "-m", "lab", "matrix", *kernel_requests, "--out", out], cwd=ROOT,
-                       capture_output=True, text=True)
+                       stderr=subprocess.STDOUT)  # its progress, as it goes
         wall = time.monotonic() - t
         runs = json.loads((Path(out) / "matrix.json").read_text())["kernels"]
     for k in runs:
