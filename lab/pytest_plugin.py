@@ -96,9 +96,10 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """--lab-shard and --lab-cell: the items of other shards are deselected (in every xdist worker alike).
 
-    Under xdist the scenarios run longest first (after any other tests), by their times in the last session (pytest's cache;
-    one never timed counts as longest): workers take items in order, and a 15 s scenario taken last
-    would run alone at the end. Without the cache (-p no:cacheprovider, a fresh clone) the order stays.
+    Under xdist the scenarios run longest first (after any other tests), by their times in the last
+    session (pytest's cache; one never timed counts as longest): workers take items in order, and a
+    15 s scenario taken last would run alone at the end. Without the cache (-p no:cacheprovider, a
+    fresh clone) the order stays.
     """
     cache = getattr(config, "cache", None)
     if cache is not None and hasattr(config, "workerinput"):  # an xdist worker: they all collect alike
