@@ -90,7 +90,7 @@ def goal(figure, limit, unit=" s"):
 
 
 def bench_catalogue():
-    """`make scenarios` (pytest over the catalogue, a run per core as its JOBS says), timed as a whole."""
+    """`make scenarios` (pytest over the catalogue, as many runs at once as its JOBS says), timed as a whole."""
     t = time.monotonic()
     done = subprocess.run(["make", "--no-print-directory", "scenarios"], cwd=ROOT, capture_output=True, text=True)
     wall = time.monotonic() - t
