@@ -15,7 +15,8 @@
 #   make nightly                     the catalogue over IPv4 and IPv6 on this host (Docker; netns in the
 #                                    five other runtimes) and on KERNELS (python, c, go), compared
 #        (SHARD=2/4: a CI job's share of each part; make nightly-merge: the shards in runs/shards/, one page)
-#   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase
+#   make bench NAMES="a b" RUNS=20   time warm runs, phase by phase; then the floor ratio and the catalogue's
+#                                    time beside their goals (on Docker)
 #        (RUNTIMES="python c go node java-nio java-socket": each runtime's added time per run, interleaved)
 #   make bench-matrix                the warm four-kernel matrix (KERNELS) timed beside its goal, 5 minutes
 #   make bench-compare               the compare page of a synthetic 10,000-row matrix: its build and
