@@ -40,6 +40,10 @@ LAB     := $(PY) -m lab
 # Python error" and a traceback; lab/__main__.py takes both signals over within milliseconds.
 RUN_LAB := trap '' INT TERM; exec $(LAB)
 STAMP   := $(VENV)/.installed
+# The lab's own Python processes keep their bytecode (in .venv and the ignored __pycache__ folders): with
+# PYTHONDONTWRITEBYTECODE set, as on this project's CI machines, each of a catalogue's pytest processes
+# compiled every module again and pytest rewrote the lab's asserts again (it caches those as bytecode too).
+unexport PYTHONDONTWRITEBYTECODE
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 NAME    ?= crash-reset
 REPEAT  ?= 1

@@ -32,6 +32,10 @@ from lab.scenario.model import (Expect, FamilyExpect, FamilyRule, HostOptions, K
 from lab.scenario.nodes import duplicate_key, line_of
 from lab.scenario.windows import backwards, window
 
+# libyaml's parser when PyYAML has it (its wheels do): the catalogue loads in a third of the
+# CPU time (45 files: 2.0 s with the pure-Python one, 0.6 s)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 PACKET_KEYS = {"from", "to", "flags", "sock", "after", "data", "payload", "icmp", "arp", "nd", "retransmission", "family"}
 KINDS = Kinds(CALLS + WAITS + faults.KINDS)  # every step kind, each declared once
@@ -262,8 +266,8 @@ def integral(value):
 
 def load_text(text, source, expected_name=None, kinds=KINDS):
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=YAML_LOADER)
+        doc = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
