@@ -24,6 +24,7 @@ run tears itself down in `finally`, so the only session state is the list
 of run directories for those reports; nothing is left to clean at the end.
 """
 
+import functools
 import io
 import os
 from pathlib import Path
@@ -137,11 +138,19 @@ def pytest_collect_file(parent, file_path):
     return None
 
 
-def require_engine(backend_name="docker"):
-    """The backend, or a skip (a failure under CI=true) naming why there is none."""
+@functools.cache
+def shared_backend(backend_name):
     from lab.backends import get_backend
+    return get_backend(backend_name)
+
+
+def require_engine(backend_name="docker"):
+    """The backend, or a skip (a failure under CI=true) naming why there is none.
+
+    One backend object per name serves the whole process (a backend keeps no run state:
+    tests/test_shared_backend.py), so its client and the images it checked serve every run."""
     try:
-        return get_backend(backend_name)
+        return shared_backend(backend_name)
     except SetupError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{exc} (CI=true: integration tests must run, not skip)", pytrace=False)

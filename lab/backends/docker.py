@@ -61,6 +61,8 @@ def connect():
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
         client = docker.from_env(timeout=30)
+        if client.api.base_url.startswith("http+docker://"):  # a Unix socket: no proxy to look up per call
+            client.api.trust_env = False
         client.ping()
         return client
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
@@ -78,7 +80,9 @@ class DockerBackend(Backend):
         self.tags = None  # the images, shared by every run of this backend object
 
     def ensure_images(self, wanted=("python",)):
-        self.tags = {**(self.tags or {}), **images.ensure(self.client, self.say, wanted)}
+        """The images' tags, each runtime's checked (and built if missing) once per backend object."""
+        if self.tags is None or any(f"host:{name}" not in self.tags for name in wanted):
+            self.tags = {**(self.tags or {}), **images.ensure(self.client, self.say, wanted)}
         return self.tags
 
     def free_subnets(self, family):
