@@ -34,7 +34,6 @@ def test_a_zombie_leader_with_a_live_thread_is_not_gone():
     assert gone(proc.pid)
 
 
-
 # threads that exit one after another while the last one started (listed last) stays; the leader leaves
 THREADS_LEAVING = """
 import ctypes, random, threading, time
@@ -47,9 +46,9 @@ ctypes.CDLL(None).syscall(60, 0)
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="SYS_exit is 60 on x86-64 only")
 def test_threads_that_exit_while_being_looked_at_do_not_make_the_program_gone():
-    """Seen in CI: a thread of a killed JVM left between the listing of task/ and the
-    read of its stat, that was taken for the whole program gone, the host's link
-    was removed, and the FIN its last thread sent never left."""
+    """A thread that leaves between the listing of task/ and the read of its stat was
+    taken for the whole program gone (the likely cause of a Java host's FIN missing in a
+    CI run: the host's link was removed before the last thread closed the socket)."""
     proc = subprocess.Popen([sys.executable, "-c", THREADS_LEAVING])
     try:
         deadline = time.monotonic() + 2

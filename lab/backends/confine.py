@@ -100,8 +100,9 @@ def gone(pid):
     its other threads are still exiting; the last of them closes the sockets (seen: a
     Java host "restarted" before its FIN was sent). An exited thread leaves task/, and
     one may leave between the listing and the read of its stat: it is skipped, not
-    taken for the whole program (seen in CI: a JVM's FIN lost that way). A killed
-    program starts no thread, so the listing misses none."""
+    taken for the whole program (taking it so is the likely cause of a Java host's FIN
+    missing in a CI run: the host's link went before the last thread closed the socket).
+    A killed program starts no thread, so the listing misses none."""
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except FileNotFoundError:
