@@ -59,8 +59,8 @@ FAMILY  ?= 4
 LAB_FAMILIES = $(if $(filter both,$(FAMILY)),--lab-family 4 --lab-family 6,$(if $(filter-out 4,$(FAMILY)),--lab-family $(FAMILY)))
 # make scenarios: parallel runs (runs are isolated), three per core: a run mostly waits on its scenario's
 # timers, and past three per core the machine is saturated (2 cores, Docker, 2026-11-29: 103 s with 2,
-# 75 s with 4, 62-65 s with 6, 67 s with 8). make test runs one per core, as the timing windows were
-# measured.
+# 75 s with 4, 62-65 s with 6, 67 s with 8). make test and make nightly's runs on this machine take one
+# per core, as the timing windows were measured.
 JOBS    ?= $(shell echo $$((3 * $$(nproc))))
 TEST_JOBS ?= auto
 # a run in another runtime than python needs its toolchain on this machine (make runtimes)
@@ -126,9 +126,9 @@ matrix: $(STAMP) mmdebstrap qemu $(NEEDS_RUNTIMES)
 nightly: setup tools qemu runtimes
 	rm -rf $(NIGHTLY)
 	status=0; \
-	$(PY) -m pytest $(SCENARIOS) -p no:cacheprovider --lab-backend $(BACKEND) --lab-family 4 --lab-family 6 \
+	$(PY) -m pytest $(SCENARIOS) -p no:cacheprovider -n $(TEST_JOBS) --lab-backend $(BACKEND) --lab-family 4 --lab-family 6 \
 		$(if $(SHARD),--lab-shard $(SHARD)) --lab-out $(NIGHTLY)/host --junitxml=$(NIGHTLY)/host/junit.xml || status=$$?; \
-	$(PY) -m pytest $(SCENARIOS) -p no:cacheprovider --lab-backend netns $(foreach r,$(NIGHTLY_RUNTIMES),--lab-runtime $(r)) \
+	$(PY) -m pytest $(SCENARIOS) -p no:cacheprovider -n $(TEST_JOBS) --lab-backend netns $(foreach r,$(NIGHTLY_RUNTIMES),--lab-runtime $(r)) \
 		--lab-family 4 --lab-family 6 $(if $(SHARD),--lab-shard $(SHARD)) \
 		--lab-out $(NIGHTLY)/runtimes --junitxml=$(NIGHTLY)/runtimes/junit.xml || status=$$?; \
 	$(if $(KERNELS),$(LAB) matrix $(KERNELS) $(foreach r,$(VM_RUNTIMES),--runtime $(r)) --family both \
