@@ -31,7 +31,16 @@ TOOLS = ("ip", "nsenter", "setpriv", "tcpdump", "iptables", "ip6tables", "tc", "
 
 
 def run(argv, check=True):
-    done = subprocess.run(argv, capture_output=True, text=True)
+    """One of the lab's own commands (set-up, fault, teardown), run to its end. It starts with
+    SIGINT and SIGTERM blocked (a child inherits its parent's mask through exec), so the Ctrl-C or
+    SIGTERM that hits the whole process group cannot kill it halfway: an `ip netns del` cut short
+    left its namespace behind. The lab takes the signal when the command is done; SIGKILL still
+    kills both, so nothing a dead lab began lands later."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     if check and done.returncode != 0:
         raise SetupError(f"`{' '.join(argv)}` failed: {done.stderr.strip() or done.returncode}")
     return done
