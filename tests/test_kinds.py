@@ -226,7 +226,7 @@ def test_the_loader_and_the_generated_schema_agree_with_a_new_kind(step):
 
 # the agent and the fault classes agree with the declarations
 
-SENT_AS = {"to": "addr", "state": "want"}   # lab/runner.py sends these two under the agent's names
+SENT_AS = {"to": "addr", "state": "want"}   # lab/steps.py sends these two under the agent's names
 AGENT_ONLY = {"timeout"}                      # every command carries the step's deadline
 
 

@@ -9,7 +9,8 @@
   call starts a new one; a hung agent ends the steps, the rest "not run";
 - teardown (down) runs once, whatever ends the run: success, a failed expectation, an
   exception, or Ctrl-C in any phase (a Ctrl-C during up, the final heals, the capture's
-  stop or down itself waits until that phase is done, then unwinds).
+  stop or down itself waits until that phase is done, then unwinds);
+- a scenario not made for the run's address family is skipped before any host is made.
 """
 
 import os
@@ -259,3 +260,12 @@ def test_unowned_is_the_last_address_of_the_subnet_and_named_in_the_addresses():
     assert res.addresses["unowned"] == "10.99.1.254"
     sent = [line for entry in res.agent_logs["client"] if '"connect"' in (line := entry["line"])]
     assert '"addr": "10.99.1.254"' in sent[0]
+
+
+def test_a_scenario_of_the_other_family_is_skipped_before_any_host_is_made():
+    text = SCENARIO.replace("steps:\n", "family: {only: [6], why: w}\nsteps:\n", 1)
+    backend = FakeBackend()
+    res = runner.run(scenario(text), backend, run_id="r1", family="4")
+    assert res.skipped.startswith("IPv4: this scenario is IPv6 only") and res.observations == []
+    assert backend.calls() == []  # no up, so no down, no image check either
+    assert res.env["backend"] == backend.name and not res.verdict.passed
