@@ -110,6 +110,12 @@ def bench_matrix(kernel_requests):
                        stderr=subprocess.STDOUT)  # its progress, as it goes
         wall = time.monotonic() - t
         runs = json.loads((Path(out) / "matrix.json").read_text())["kernels"]
+        rows = json.loads((Path(out) / "compare.json").read_text())["rows"]
+    for row in rows:  # the failed cells' items, before their folder goes
+        for column, cell in row["cells"].items():
+            if not cell["ok"]:
+                print(f"  not as expected: {row['scenario']} · {row['item']} · {column}: "
+                      f"{' / '.join(map(str, cell['outcomes']))} (expected {row['expected'].get(column)})")
     for k in runs:
         print(f"  {k['release']}: boot {k['boot_seconds'] or 0:.1f} s, catalogue {k['catalogue_seconds'] or 0:.0f} s "
               f"under {k['accel'].upper()}, {k['verdicts']}" + (f", {k['error']}" if k["error"] else ""))
