@@ -35,7 +35,8 @@ def run(argv, check=True):
     SIGINT and SIGTERM blocked (a child inherits its parent's mask through exec), so the Ctrl-C or
     SIGTERM that hits the whole process group cannot kill it halfway: an `ip netns del` cut short
     left its namespace behind. The lab takes the signal when the command is done; SIGKILL still
-    kills both, so nothing a dead lab began lands later."""
+    kills both, so nothing a dead lab began lands later. (Not for everything runner.deferred_interrupts
+    holds: the captures start inside it, and must still stop on their SIGINT.)"""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         done = subprocess.run(argv, capture_output=True, text=True)
