@@ -49,7 +49,7 @@ class Captures:
         marker = f"tcp-fault-lab-fence-{secrets.token_hex(8)}"
         sent = sidecar.exec(["python3", "-c", SEND_FENCE, FENCE_TYPE.hex(), marker])
         deadline = time.monotonic() + timeout
-        while sent.succeeded and not sidecar.exec(["grep", "-q", "-a", "-F", marker, sidecar.path]).succeeded:
+        while sent.succeeded and not sidecar.holds(marker.encode()):
             if not sidecar.running:
                 return  # tcpdump ended early (its interface went away): its pcap is all there is
             if time.monotonic() > deadline:
@@ -64,7 +64,7 @@ class Captures:
             self.sidecars[name].stop(timeout)
 
         self._each(fence_and_stop, list(self.sidecars))
-        pcaps = {name: sidecar.copy_out(sidecar.path) for name, sidecar in self.sidecars.items()}
+        pcaps = {name: sidecar.pcap() for name, sidecar in self.sidecars.items()}
         for name, pcap in pcaps.items():
             if packets.count(pcap) >= MAX_PACKETS:
                 raise SetupError(f"the capture beside {name} hit its cap of {MAX_PACKETS} packets, so it is "

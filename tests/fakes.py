@@ -103,7 +103,7 @@ class FakeSidecar(Sidecar):
     """tcpdump beside a host: it ends when the host stops (its interface is gone)."""
 
     def __init__(self, host):
-        self.host, self.path, self.stopped = host, f"/captures/{host.name}.pcap", False
+        self.host, self.stopped = host, False
 
     def exec(self, argv):
         return self.host.call(*argv, beside=True)
@@ -119,8 +119,11 @@ class FakeSidecar(Sidecar):
         self.host.call("capture", "stop", beside=True)
         self.stopped = True
 
-    def copy_out(self, path):
-        self.host.call("copy_out", path, beside=True)
+    def holds(self, marker):
+        return self.host.call("capture", "holds", marker.decode(), beside=True).succeeded
+
+    def pcap(self):
+        self.host.call("capture", "pcap", beside=True)
         return self.host.backend.pcaps.get(self.host.name, empty_pcap())
 
 

@@ -1,23 +1,21 @@
 """The floor: crash-reset's work written straight against the Docker SDK, as a whole process.
 
 One internal network, two hosts from the lab's host image, a tcpdump beside each
-(the lab's capture image and flags) waited for until it listens, crash-reset's
-calls made through each host's agent (one exec each, its stdin and stdout
-attached), both pcaps copied out, everything removed. No verdict, no report, no
+(the lab's capture image and flags, the pcap on its stdout, read from an attach
+stream as the lab reads it) waited for until it listens, crash-reset's calls
+made through each host's agent (one exec each, its stdin and stdout attached),
+both pcaps read to their end, everything removed. No verdict, no report, no
 lease, no checks: what `lab run crash-reset` could cost at least. `make bench`
 times it beside the lab (tests/bench.py --floor) and prints the ratio.
 
     python tests/floor.py        (after `make images`; exits 0 when the calls answered)
 """
 
-import io
 import json
 import random
 import secrets
 import struct
 import sys
-import tarfile
-import time
 
 import docker
 import docker.errors
@@ -25,7 +23,7 @@ from docker.types import IPAMConfig, IPAMPool
 
 HOST_IMAGE, CAPTURE_IMAGE = "tcp-fault-lab/host:latest", "tcp-fault-lab/capture:latest"
 TCPDUMP = ["tcpdump", "-i", "eth0", "-n", "-p", "--immediate-mode", "-U", "-Z", "root", "-s", "256",
-           "-w", "/capture/eth0.pcap"]
+           "-w", "-"]
 # crash-reset's steps, as (host, command); the waits are the agent's own state polls
 STEPS = [("server", {"op": "listen", "port": 7000})]
 for sock in "abc":
@@ -58,17 +56,62 @@ class AgentSession:
         return json.loads(line)
 
     def read(self, n):
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise EOFError("the agent's stream ended")
-            data += chunk
+        data = read(self.sock, n)
+        if len(data) < n:
+            raise EOFError("the agent's stream ended")
         return data
 
     def call(self, command):
         self.sock.sendall((json.dumps({"timeout": 5.0, **command}) + "\n").encode())
         return None if command["op"] == "exit" else self.line()
+
+
+class Capture:
+    """tcpdump beside a host, its stdout (the pcap) and stderr read from one attach stream."""
+
+    def __init__(self, client, name, host):
+        self.container = client.containers.create(CAPTURE_IMAGE, TCPDUMP, name=name, init=True, cap_drop=["ALL"],
+                                                  cap_add=["NET_RAW", "SETGID"], log_config={"type": "none"},
+                                                  network_mode=f"container:{host.id}")
+        self.sock = self.container.attach_socket(params={"stdout": 1, "stderr": 1, "stream": 1})._sock
+        self.container.start()
+        self.out, self.err = b"", b""
+
+    def frame(self):
+        """Read one frame of the stream into out or err; False at its end."""
+        header = read(self.sock, 8)
+        if not header:
+            return False
+        stream, size = struct.unpack(">BxxxL", header)
+        data = read(self.sock, size)
+        if stream == 2:
+            self.err += data
+        else:
+            self.out += data
+        return True
+
+    def wait_listening(self):
+        while b"listening on" not in self.err:
+            if not self.frame():
+                raise EOFError("tcpdump ended before it listened")
+
+    def finish(self):
+        self.container.kill("SIGINT")
+        while self.frame():
+            pass
+        self.sock.close()
+        return self.out
+
+
+def read(sock, n):
+    """n bytes from sock, or fewer at its end."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def create_network(client, name):
@@ -95,25 +138,18 @@ def main():
             hosts[name] = client.containers.run(HOST_IMAGE, ["sleep", "infinity"], name=f"{run}-{name}", detach=True,
                                                 init=True, cap_drop=["ALL"], network=network.name, hostname=name)
             made.append(hosts[name])
-            captures[name] = client.containers.run(CAPTURE_IMAGE, TCPDUMP, name=f"{run}-{name}-capture", detach=True,
-                                                   init=True, cap_drop=["ALL"], cap_add=["NET_RAW", "SETGID"],
-                                                   network_mode=f"container:{hosts[name].id}")
-            made.append(captures[name])
+            captures[name] = Capture(client, f"{run}-{name}-capture", hosts[name])
+            made.append(captures[name].container)
         for capture in captures.values():
-            while b"listening on" not in capture.logs():
-                time.sleep(0.01)
+            capture.wait_listening()
         hosts["server"].reload()
         server_address = hosts["server"].attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
         agents = {name: AgentSession(client.api, host) for name, host in hosts.items()}
         for name, command in STEPS:
             command = {k: server_address if v == "SERVER" else v for k, v in command.items()}
             agents[name].call(command)
-        for name, capture in captures.items():
-            capture.kill("SIGINT")
-            capture.wait(timeout=10)
-            stream, _ = capture.get_archive("/capture/eth0.pcap")
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                tar.extractfile(tar.getmembers()[0]).read()
+        for capture in captures.values():
+            capture.finish()
     finally:
         for container in reversed(made):
             container.remove(force=True)

@@ -7,12 +7,12 @@ capture beside itself, signal a process, and be stopped, started, paused and
 unplugged. The runner, the faults and the capture only ever see these names,
 so hosts as containers (docker.py) or as network namespaces cost one file each.
 
-The contract is wider than exec/copy_out/kill/stop/start: the agent needs a
+The contract is wider than exec/kill/stop/start: the agent needs a
 line stream (spawn, where a one-shot exec per call would cost tens of
 milliseconds each), the capture needs a sidecar that outlives the host's
-own programs (start_capture; copy_out lives on the Sidecar, which holds the
-pcap), and the host-level faults of the catalogue need pause and
-disconnect. Each is one call on either backend.
+own programs (start_capture; the Sidecar holds the pcap and says whether a
+fence frame is in it yet), and the host-level faults of the catalogue need
+pause and disconnect. Each is one call on either backend.
 
     >>> ExecResult(rc=0, stdout="ok\\n").succeeded
     True
@@ -172,8 +172,6 @@ class Host(ABC):
 
 
 class Sidecar(ABC):
-    path: str  # where its pcap is written, for copy_out
-
     @abstractmethod
     def exec(self, argv: list[str]) -> ExecResult:
         """Run a command beside the capture (same network namespace, same capabilities)."""
@@ -188,11 +186,16 @@ class Sidecar(ABC):
         """Block until text appears in the sidecar's output (stderr or stdout)."""
 
     @abstractmethod
+    def holds(self, marker: bytes) -> bool:
+        """Has tcpdump written these bytes yet (the capture's fence)?"""
+
+    @abstractmethod
     def stop(self, timeout: float) -> None:
         """Ask it to finish (SIGINT) and wait for it to exit."""
 
     @abstractmethod
-    def copy_out(self, path: str) -> bytes: ...
+    def pcap(self) -> bytes:
+        """Everything it wrote: the whole capture, once stopped."""
 
 
 class Backend(ABC):

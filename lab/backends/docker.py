@@ -8,8 +8,9 @@ the capabilities a scenario's faults need.
 
 The run's own objects are a DockerDeployment (docker_hosts.py). Control
 traffic rides the engine's API: the agent is an exec whose
-stdin/stdout are a hijacked API connection, and pcaps come back with
-`get_archive`, so a remote DOCKER_HOST works too.
+stdin/stdout are a hijacked API connection, and each tcpdump writes its pcap
+to such a connection too (docker_hosts.DockerSidecar), so a remote
+DOCKER_HOST works too.
 """
 
 import ipaddress

@@ -94,8 +94,11 @@ class NetnsSidecar(Sidecar):
             self.process.popen.send_signal(signal.SIGINT)
         self.process.wait(timeout)
 
-    def copy_out(self, path):
-        return Path(path).read_bytes()
+    def holds(self, marker):
+        return marker in self.pcap()
+
+    def pcap(self):
+        return Path(self.path).read_bytes()
 
 
 @dataclass
