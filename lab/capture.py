@@ -8,9 +8,11 @@ At the end, stopping tcpdump at once could lose the last packets: a busy
 machine may not have scheduled tcpdump since they arrived, and on SIGINT
 it stops without reading what is still queued (seen here: a capture that
 held the ARP before a refused connect but not its SYN and RST). So each
-capture is fenced first: the sidecar sends one frame to its own MAC
-address (the bridge does not forward it, and packet analysis ignores its
-ethertype), and we wait until tcpdump has written it. Packets queue in
+capture is fenced first: one frame goes out of the host's eth0 to its own
+MAC address (sent from inside the namespace: on Docker by a command in the
+sidecar, on netns by a thread of the lab that joins it; the bridge does not
+forward it, and packet analysis ignores its ethertype), and we wait until
+tcpdump has written it. Packets queue in
 order, so everything before the fence is in the pcap too.
 """
 
@@ -24,8 +26,6 @@ from lab.errors import SetupError
 
 LISTENING = "listening on"
 FENCE_TYPE = b"\x88\xb5"  # IEEE local experimental ethertype
-SEND_FENCE = ("import socket, sys; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0)); "
-              "mac = s.getsockname()[4]; s.send(mac + mac + bytes.fromhex(sys.argv[1]) + sys.argv[2].encode())")
 # tcpdump stops after this many packets (-c): a runaway scenario cannot fill the disk
 MAX_PACKETS = int(os.environ.get("LAB_CAPTURE_PACKETS", "100000"))
 
@@ -46,10 +46,10 @@ class Captures:
 
     def fence(self, sidecar, timeout=5.0):
         """Wait until tcpdump has written everything that reached it (see the module's docstring)."""
-        marker = f"tcp-fault-lab-fence-{secrets.token_hex(8)}"
-        sent = sidecar.exec(["python3", "-c", SEND_FENCE, FENCE_TYPE.hex(), marker])
+        marker = f"tcp-fault-lab-fence-{secrets.token_hex(8)}".encode()
+        sent = sidecar.fence(FENCE_TYPE + marker)
         deadline = time.monotonic() + timeout
-        while sent.succeeded and not sidecar.holds(marker.encode()):
+        while sent and not sidecar.holds(marker):
             if not sidecar.running:
                 return  # tcpdump ended early (its interface went away): its pcap is all there is
             if time.monotonic() > deadline:

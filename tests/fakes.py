@@ -119,6 +119,9 @@ class FakeSidecar(Sidecar):
         self.host.call("capture", "stop", beside=True)
         self.stopped = True
 
+    def fence(self, payload):
+        return self.host.call("capture", "fence", payload.hex(), beside=True).succeeded
+
     def holds(self, marker):
         return self.host.call("capture", "holds", marker.decode(), beside=True).succeeded
 

@@ -186,6 +186,11 @@ class Sidecar(ABC):
         """Block until text appears in the sidecar's output (stderr or stdout)."""
 
     @abstractmethod
+    def fence(self, payload: bytes) -> bool:
+        """Send the host's eth0 a frame of `payload` (ethertype, data) to its own MAC address, from
+        inside its network namespace (lab/capture.py); False when its eth0 is gone."""
+
+    @abstractmethod
     def holds(self, marker: bytes) -> bool:
         """Has tcpdump written these bytes yet (the capture's fence)?"""
 

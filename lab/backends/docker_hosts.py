@@ -14,6 +14,10 @@ from lab.backends.compose import COMPOSE_KEYS
 from lab.backends.docker_exec import DockerProcess, exec_in, read_frame
 from lab.errors import FaultError, StepTimeout
 
+# a sidecar's fence (DockerSidecar.fence): the capture image has python3, and tcpdump cannot send
+SEND_TO_ITSELF = ("import socket, sys; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0)); "
+                  "mac = s.getsockname()[4]; s.send(mac + mac + bytes.fromhex(sys.argv[1]))")
+
 
 def run_kwargs(template, image, name, labels, extra_caps=()):
     """docker SDK `containers.run` arguments from a compose service template."""
@@ -57,6 +61,9 @@ class DockerSidecar(Sidecar):
                     or text.encode() not in self.errors:
                 output = self.errors.decode(errors="replace").strip()
                 raise StepTimeout(f"{text!r} not seen within {timeout} s; output: {output[-200:]!r}")
+
+    def fence(self, payload):
+        return self.exec(["python3", "-c", SEND_TO_ITSELF, payload.hex()]).succeeded
 
     def holds(self, marker):
         return marker in self.data

@@ -46,8 +46,9 @@ from lab import runtimes
 from lab.backends import lease
 from lab.backends.base import Backend, names_file
 from lab.backends.confine import Confinement, kill_all
-from lab.backends.netns_hosts import (NAME, NETNS_DIR, NO_IPV6, PREFIX, SUBNET, SUBNET6, TOOLS, NetnsDeployment,
-                                      NetnsHost, pids_in, run)
+from lab.backends.in_netns import NETNS_DIR, pids_in, set_sysctls
+from lab.backends.netns_hosts import (NAME, NO_IPV6, PREFIX, SUBNET, SUBNET6, TOOLS, NetnsDeployment, NetnsHost,
+                                      ip_batch, run)
 from lab.errors import SetupError
 
 
@@ -58,7 +59,7 @@ class NetnsBackend(Backend):
         missing = [tool for tool in TOOLS if not shutil.which(tool)]
         if missing:
             raise SetupError(f"the netns backend needs {', '.join(missing)}: install them "
-                             "(`apt-get install iproute2 util-linux tcpdump iptables procps`)")
+                             "(`apt-get install iproute2 util-linux tcpdump iptables`)")
         if os.geteuid() != 0:
             raise SetupError("the netns backend needs root (network namespaces, bridges, tcpdump)")
 
@@ -82,9 +83,8 @@ class NetnsBackend(Backend):
             deployment.confinement = Confinement(deployment.workdir, hosts_file)
             switch = deployment.netns_name("")
             run(["ip", "netns", "add", switch])
-            run(["ip", "netns", "exec", switch, "sysctl", "-q", "-w", *(f"{k}={v}" for k, v in NO_IPV6.items())])
-            run(["ip", "-n", switch, "link", "add", "br0", "type", "bridge"])
-            run(["ip", "-n", switch, "link", "set", "br0", "up"])
+            set_sysctls(switch, NO_IPV6)
+            ip_batch(switch, ["link add br0 type bridge", "link set br0 up"])
             for spec, host_addresses in zip(topology.hosts, addresses):
                 deployment.hosts[spec.name] = NetnsHost(deployment, spec, host_addresses, topology.family)
                 deployment.hosts[spec.name].create()

@@ -16,9 +16,9 @@ from lab import runtimes
 from lab.backends.base import Deployment, ExecResult, Host, Sidecar
 from lab.backends.compose import compose_templates, sysctls
 from lab.backends.confine import PipeProcess, kill_all
+from lab.backends.in_netns import NETNS_DIR, pids_in, send_to_itself, set_sysctls
 from lab.errors import HostGone, SetupError, StepTimeout
 
-NETNS_DIR = Path("/run/netns")
 PREFIX = "tfl-"
 SUBNET = ipaddress.ip_network("10.213.0.0/24")
 SUBNET6 = ipaddress.ip_network("fd3c:7a1e:5b09::/64")  # unique-local (RFC 4193), the lab's own global ID
@@ -27,10 +27,10 @@ NAME = re.compile(r"^tfl-(?P<run>\d{10}-[0-9a-f]{6})-(?!p\d+-)(?P<host>.+)$")
 NO_IPV6 = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
 # Docker's settings in every container's namespace: any port, and ICMP echo sockets, without a capability
 UNPRIVILEGED = {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
-TOOLS = ("ip", "nsenter", "setpriv", "tcpdump", "iptables", "ip6tables", "tc", "sysctl")
+TOOLS = ("ip", "nsenter", "setpriv", "tcpdump", "iptables", "ip6tables", "tc")
 
 
-def run(argv, check=True):
+def run(argv, check=True, input=None):
     """One of the lab's own commands (set-up, fault, teardown), run to its end. It starts with
     SIGINT and SIGTERM blocked (a child inherits its parent's mask through exec), so the Ctrl-C or
     SIGTERM that hits the whole process group cannot kill it halfway: an `ip netns del` cut short
@@ -39,7 +39,7 @@ def run(argv, check=True):
     holds: the captures start inside it, and must still stop on their SIGINT.)"""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        done = subprocess.run(argv, capture_output=True, text=True)
+        done = subprocess.run(argv, input=input, capture_output=True, text=True)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     if check and done.returncode != 0:
@@ -50,9 +50,8 @@ def run(argv, check=True):
 def namespace_sysctls(spec, family):
     """The router settings Docker applies, its defaults for programs without capabilities, and
     IPv6 off in an IPv4 run; eth0 inherits "default" (it comes later)."""
-    values = {**(NO_IPV6 if family == "4" else {}), **UNPRIVILEGED,
-              **{k: v for k, v in sysctls(spec, family).items() if ".eth0." not in k}}
-    return [f"{k}={v}" for k, v in values.items()]
+    return {**(NO_IPV6 if family == "4" else {}), **UNPRIVILEGED,
+            **{k: v for k, v in sysctls(spec, family).items() if ".eth0." not in k}}
 
 
 def mac_for(address):
@@ -60,10 +59,9 @@ def mac_for(address):
     return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(address).packed)
 
 
-def pids_in(netns):
-    """Processes whose network namespace is this one."""
-    done = run(["ip", "netns", "pids", netns], check=False)
-    return [int(p) for p in done.stdout.split()]
+def ip_batch(netns, commands, check=True):
+    """`ip` commands in a namespace, one process for all (in_netns.py: why the fewer the better)."""
+    return run(["ip", "-n", netns, "-batch", "-"], check, input="".join(f"{c}\n" for c in commands))
 
 
 class NetnsSidecar(Sidecar):
@@ -76,6 +74,9 @@ class NetnsSidecar(Sidecar):
 
     def exec(self, argv):
         return self.host.exec(argv, "capture")
+
+    def fence(self, payload):
+        return send_to_itself(self.host.netns, payload)
 
     @property
     def running(self):
@@ -158,27 +159,19 @@ class NetnsHost(Host):
     def create(self):
         """The namespace, its kernel settings, loopback up, and eth0 on the bridge."""
         run(["ip", "netns", "add", self.netns])
-        self.exec_checked(["sysctl", "-q", "-w", *namespace_sysctls(self.spec, self.family)])
-        self.exec_checked(["ip", "link", "set", "lo", "up"])
-        self.plug()
+        set_sysctls(self.netns, namespace_sysctls(self.spec, self.family))
+        self.plug(["link set lo up"])
 
-    def plug(self):
+    def plug(self, first=()):
+        """eth0, its far end on the bridge, its addresses, up; `first`: ip commands in the host before those."""
         switch = self.deployment.netns_name("")
         port = f"p{self.deployment.index[self.name]}"
-        run(["ip", "-n", switch, "link", "add", port, "type", "veth",
-             "peer", "name", "eth0", "netns", self.netns, "address", mac_for(self.addresses["4"])])
-        run(["ip", "-n", switch, "link", "set", port, "master", "br0", "up"])
-        self.exec_checked(["ip", "addr", "add", f"{self.addresses['4']}/{SUBNET.prefixlen}", "dev", "eth0"])
-        if "6" in self.addresses:
-            self.exec_checked(["ip", "addr", "add", f"{self.addresses['6']}/{SUBNET6.prefixlen}", "dev", "eth0",
-                               "nodad"])
-        self.exec_checked(["ip", "link", "set", "eth0", "up"])
-
-    def exec_checked(self, argv):
-        """The lab's own set-up in the namespace: as root, unconfined."""
-        done = run(["nsenter", f"--net={NETNS_DIR / self.netns}", "--", *argv], check=False)
-        if done.returncode != 0:
-            raise SetupError(f"{self.name}: `{' '.join(argv)}` failed: {done.stderr.strip()}")
+        ip_batch(switch, [f"link add {port} type veth peer name eth0 netns {self.netns} "
+                          f"address {mac_for(self.addresses['4'])}", f"link set {port} master br0 up"])
+        ip_batch(self.netns, [*first, f"addr add {self.addresses['4']}/{SUBNET.prefixlen} dev eth0",
+                              *([f"addr add {self.addresses['6']}/{SUBNET6.prefixlen} dev eth0 nodad"]
+                                if "6" in self.addresses else []),
+                              "link set eth0 up"])
 
     def stop(self):
         kill_all(self.programs())
