@@ -43,7 +43,7 @@ from lab.backends.netns import NAME, NETNS_DIR, PREFIX  # noqa: E402
 from lab.cache import cache_dir  # noqa: E402
 from lab.owner import Owner  # noqa: E402
 
-PR_SET_CHILD_SUBREAPER = 36
+PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG = 36, 1
 # a veth pair the engine is making for a container: both ends still in the machine's namespace, down
 UNPLUGGED_PAIR = re.compile(r"veth\w+@veth\w+:? ?<[^>]*> .* state DOWN")
 SCENARIOS = ["crash-reset", "kill-unread-data", "connect-refused", "reject-by-router"]
@@ -205,7 +205,8 @@ class Sweep:
         before = machine_network(self.live_words)
         live = subprocess.Popen([sys.executable, "-m", "lab", "--backend", self.backend, "run", LIVE_SCENARIO,
                                  "--repeat", "1000", "--out", str(out)], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=interrupted_with_parent)
         rng = random.Random(f"{self.seed}-{self.backend}")
         rows = []
         try:
@@ -262,6 +263,12 @@ class Sweep:
             f"{summary['longest_late_create_s']:.2f} s after its kill; the live run passed "
             f"{summary['live_runs'] - summary['live_failed']}/{summary['live_runs']} runs (exit {live_rc})")
         return rows, summary
+
+
+def interrupted_with_parent():
+    """In the live run's child: a SIGINT (its teardown) when the sweep dies without its `finally` (a pytest
+    killed by SIGTERM or SIGKILL), or it would go on for its 1000 runs in its own session."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
 
 
 def interrupt(signum, frame):
