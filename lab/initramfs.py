@@ -13,8 +13,9 @@ cached on its own (`lab.cache`):
 - per call, small (`call_archive`): this project's `lab/`, `scenarios/`,
   `pyproject.toml` and `compose.yaml` under /opt/tcp-fault-lab, the built
   agents the call needs (c's and go's static binaries, `lab.runtimes`) in
-  its cache there, where the guest's `runtimes.build()` finds them, and an /init
-  that runs the command between two markers on the console, then sends the
+  its cache there, where the guest's `runtimes.build()` finds them, the
+  scenario texts the schema has passed already (`lab.scenario.validated`),
+  and an /init that runs the command between two markers on the console, then sends the
   collect directory back as a gzipped tar on the second serial port (ttyS1,
   set raw so the tty does not rewrite its bytes) and powers off.
 
@@ -248,8 +249,11 @@ def call_archive(out, argv, collect, mark, agents=()):
             cpio.add_tree(path, f"{home}/{name}", keep=lambda p: "__pycache__" not in p.parts)
         else:
             cpio.add(f"{home}/{name}", stat.S_IFREG | 0o644, path.read_bytes(), path.stat().st_mtime)
+    cpio.add_dirs(f"{home}/.cache")
     if agents:
-        cpio.add_dirs(f"{home}/.cache", f"{home}/.cache/agents")
+        cpio.add_dirs(f"{home}/.cache/agents")
     for agent in agents:
         cpio.add_tree(Path(agent), f"{home}/.cache/agents/{Path(agent).name}")
+    if (valid := cache_dir() / "valid").is_dir():  # scenario texts the schema has passed (lab/scenario/validated.py)
+        cpio.add_tree(valid, f"{home}/.cache/valid")
     cpio.close()

@@ -371,3 +371,22 @@ def test_time_windows_loaded():
     assert s.packets[1].within == (0.2, 0.4)
     assert "0.2–0.4 s after step acc began" in s.packets[1].text
     assert s.step(3).expect.seconds is None
+
+
+def test_a_text_the_schema_passed_is_not_checked_again_and_a_refused_one_always_is(tmp_path, monkeypatch):
+    import jsonschema
+    monkeypatch.setenv("LAB_CACHE", str(tmp_path))
+    checked = []
+    iter_errors = jsonschema.Draft202012Validator.iter_errors
+    def counted(self, doc):  # each document checked (the method is also called on its parts, and on it again)
+        if isinstance(doc, dict) and "steps" in doc and not any(d is doc for d in checked):
+            checked.append(doc)
+        return iter_errors(self, doc)
+    monkeypatch.setattr(jsonschema.Draft202012Validator, "iter_errors", counted)
+    assert load_text(BASE, "x.yaml").name == load_text(BASE, "x.yaml").name == "x"
+    assert len(checked) == 1
+    refused = BASE.replace("port: 7000}", "port: seven}", 1)
+    for _ in range(2):
+        with pytest.raises(ScenarioError, match="x.yaml:8:"):
+            load_text(refused, "x.yaml")
+    assert len(checked) == 3

@@ -24,7 +24,7 @@ import yaml
 
 from lab import faults
 from lab.errors import ScenarioError
-from lab.scenario import messages, schema
+from lab.scenario import messages, schema, validated
 from lab.scenario.calls import CALLS, WAITS
 from lab.scenario.kinds import FAMILIES, OUTCOME_KEYS, UNOWNED, Kinds
 from lab.scenario.model import (Expect, FamilyExpect, FamilyRule, HostOptions, KernelCount, KernelExpect,
@@ -277,7 +277,9 @@ def load_text(text, source, expected_name=None, kinds=KINDS):
     if not isinstance(doc, dict):
         raise ScenarioError(f"{source}:1: a scenario is a mapping with keys "
                             f"{', '.join(check.schema['required'])}")
-    errors = sorted(check.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    known = validated.passed(check.schema, text)
+    errors = [] if known else sorted(check.iter_errors(doc), key=lambda e: (len(e.absolute_path),
+                                                                            list(map(str, e.absolute_path))))
     if (dup := duplicate_key(root)) is not None:
         raise ScenarioError(f"{source}:{dup[0]}: key {dup[1]!r} is given twice")
     loader = Loader(source, root, kinds)
@@ -289,4 +291,6 @@ def load_text(text, source, expected_name=None, kinds=KINDS):
             loader.shape(where[1], doc["steps"][where[1]])
         prefix = f"step {where[1] + 1}: " if in_step else ""
         raise ScenarioError(f"{source}:{line_of(root, where)}: {prefix}{messages.describe(err)}")
+    if not known:
+        validated.remember(check.schema, text)
     return loader.scenario(integral(doc), expected_name)
