@@ -113,7 +113,7 @@ def bench_matrix(kernel_requests):
         rows = json.loads((Path(out) / "compare.json").read_text())["rows"]
     for row in rows:  # the failed cells' items, before their folder goes
         for column, cell in row["cells"].items():
-            if not cell["ok"]:
+            if cell["ok"] is False:  # None: skipped, which the verdicts count apart
                 print(f"  not as expected: {row['scenario']} · {row['item']} · {column}: "
                       f"{' / '.join(map(str, cell['outcomes']))} (expected {row['expected'].get(column)})")
     for k in runs:
