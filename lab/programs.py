@@ -28,6 +28,13 @@ def require(program, package):
         raise SetupError(f"{program} is missing: install it with `apt-get install {package}`")
 
 
+def sigint_at_default():
+    """In the child: SIGINT at its default action, even where the lab itself started with it ignored
+    (a job started with `&` by a script, or under nohup): a shell keeps a signal that was ignored when
+    it started ignored, trap or not, so the SIGINT that asks the program to clean up would not reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(argv, what=None, hint="", cwd=None):
     """Run `argv` to the end and return its standard output; failing, one line saying why.
 
@@ -37,7 +44,8 @@ def run(argv, what=None, hint="", cwd=None):
     what = what or argv[0]
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=cwd, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, cwd=cwd, start_new_session=True,
+                                preexec_fn=sigint_at_default)
     except OSError as exc:
         raise SetupError(f"{what} failed: cannot run {argv[0]}: {exc.strerror}{hint}") from None
     try:

@@ -1,5 +1,6 @@
 """Debian's side of the tooling without a network: apt sources, deb822, the mmdebstrap call, programs' failures."""
 
+import signal
 import subprocess
 
 import pytest
@@ -110,7 +111,18 @@ def test_a_missing_program_is_one_line():
         programs.require("no-such-program-here", "x")
 
 
-def test_an_interrupted_program_gets_sigint_in_its_whole_group_to_clean_up(tmp_path, monkeypatch):
+@pytest.fixture
+def lab_sigint(request):
+    """The lab's own SIGINT as it is, or ignored, as in a lab started by `nohup` or with `&` by a script."""
+    previous = signal.getsignal(signal.SIGINT)
+    if request.param == "ignored":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("lab_sigint", ["as it is", "ignored"], indirect=True)
+def test_an_interrupted_program_gets_sigint_in_its_whole_group_to_clean_up(tmp_path, monkeypatch, lab_sigint):
     ready, cleaned = tmp_path / "ready", tmp_path / "cleaned"
     script = f"trap 'echo worker > {cleaned}; exit 1' INT; touch {ready}; sleep 60 & wait"
     real = subprocess.Popen.communicate
