@@ -59,9 +59,9 @@ def mac_for(address):
     return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(address).packed)
 
 
-def ip_batch(netns, commands, check=True):
+def ip_batch(netns, commands):
     """`ip` commands in a namespace, one process for all (in_netns.py: why the fewer the better)."""
-    return run(["ip", "-n", netns, "-batch", "-"], check, input="".join(f"{c}\n" for c in commands))
+    return run(["ip", "-n", netns, "-batch", "-"], input="".join(f"{c}\n" for c in commands))
 
 
 class NetnsSidecar(Sidecar):
