@@ -183,7 +183,7 @@ class Sidecar(ABC):
 
     @abstractmethod
     def wait_for_output(self, text: str, timeout: float) -> None:
-        """Block until text appears in the sidecar's output (stderr or stdout)."""
+        """Block until text appears in what tcpdump writes to its stderr."""
 
     @abstractmethod
     def fence(self, payload: bytes) -> bool:
