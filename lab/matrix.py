@@ -21,27 +21,30 @@ Then one compare matrix is built from all of them and any other result
 files given (the host's own runs, another machine's CI artifacts), and
 written next to them as `compare.html` and `compare.json`.
 
-Kernels run one after the other: each VM uses both cores (2 vCPUs), and the
-catalogue's timings (retransmission timers, keepalive probes) must not be
-stretched by a neighbour. Inside a guest, GUEST_JOBS scenarios run at once
-(pytest-xdist; LAB_GUEST_JOBS=1: one at a time): two halved the catalogue's
-time under TCG and kept its timing windows (the four-kernel matrix over both
-families passed once three ranges were widened from it). Once a run started
-fewer programs in the guest (lab/backends/in_netns.py), the guest's vCPUs
-had time to spare: 6.1's catalogue (python, IPv4, TCG, 2026-11-29) took
-128 s with two, 101 s with three and 103 s with four at once. It stays at
-two: with three, the busier guest handed netem bigger GSO blocks, and
-netem-loss saw fewer than the 2 resends it expects in 2 of 30 runs (a lost
-tail block is resent in order, so no capture shows it as a resend), against
-none of 30 at two at a time (3-50 resends; the whole catalogue at two once
-gave 0 too); the catalogue's ranges were measured at two.
+Kernels run two at a time (VM_JOBS; LAB_VM_JOBS=1: one after the other),
+each VM with two vCPUs, each watched from a thread of the lab. Under TCG
+on a 2-core machine (2026-11-30) the four kernels took 399 s two at a time,
+against 498 s one after the other (2026-11-29, a machine of the same kind): a guest leaves part of its two vCPUs
+idle (the scenarios' own timers), which the other guest uses; each
+catalogue took 181-195 s instead of 115-121 s, every cell as expected.
+More at once was slower and broke timing windows: three scenarios at a
+time in each of two guests took 412 s with pmtu-blackhole and
+receiver-stopped failing on 7.2; two guests of one vCPU each took 444 s
+with netem-under-tbf failing. Inside a guest, GUEST_JOBS scenarios run at
+once (pytest-xdist; LAB_GUEST_JOBS=1: one at a time): two halved the
+catalogue's time under TCG and kept its timing windows (the four-kernel
+matrix over both families passed once three ranges were widened from it).
+A guest's pytest takes 5 s under TCG to start and collect the catalogue,
+in the session and again in each worker.
 """
 
 import json
 import os
 import re
 import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -50,12 +53,14 @@ from lab.errors import ScenarioError, SetupError
 from lab.reports import compare
 
 # per kernel and catalogue's worth of cells (a VM of two runtimes over both families gets four times it):
-# boot, then the catalogue (about 45 s of it is the scenarios' own timers); under TCG on a loaded 2-core
-# machine the catalogue alone has taken 520 s, so a busy machine may want more
-VM_TIMEOUT = float(os.environ.get("LAB_VM_TIMEOUT", 600))
+# boot, then the catalogue; under TCG on a loaded 2-core machine the catalogue alone has taken 520 s one
+# kernel at a time, and two at a time stretch each by half, so a busy machine may want more
+VM_TIMEOUT = float(os.environ.get("LAB_VM_TIMEOUT", 900))
 # scenarios run at once inside a guest (pytest-xdist workers): most of a run under TCG is the guest's
 # Python on one vCPU, or the scenario's own timers, so two at a time use the VM's second vCPU
 GUEST_JOBS = int(os.environ.get("LAB_GUEST_JOBS", 2))
+# kernels whose VMs run at once (LAB_VM_JOBS=1: one after the other)
+VM_JOBS = int(os.environ.get("LAB_VM_JOBS", 2))
 
 
 @dataclass
@@ -71,11 +76,11 @@ class KernelRun:
     error: str | None = None
 
 
-def attempt(request, *args):
+def attempt(request, *args, **kwargs):
     """run_kernel, or a KernelRun that says why this kernel could not run: one kernel that cannot
     be fetched, or whose VM times out or brings nothing back, does not stop the others."""
     try:
-        return run_kernel(request, *args)
+        return run_kernel(request, *args, **kwargs)
     except SetupError as exc:
         return KernelRun(request, "—", "—", None, None, None, {"passed": 0, "failed": 0, "skipped": 0}, None,
                          str(exc))
@@ -149,7 +154,7 @@ def finished(release, tell):
 
 
 def run_kernel(request, names, out, say, runtime_names=(), agents=(), families=(), tell=lambda msg: None, cells=(),
-               timeout=VM_TIMEOUT):
+               timeout=VM_TIMEOUT, cancel=None):
     kernel = kernels.fetch(request, say)
     dest = out / kernel.release
     shutil.rmtree(dest, ignore_errors=True)  # an earlier matrix's runs of this kernel: not this one's
@@ -157,7 +162,7 @@ def run_kernel(request, names, out, say, runtime_names=(), agents=(), families=(
     in_runtimes += f" over IPv{' and IPv'.join(families)}" if families else ""
     say(f"{kernel.release}: booting, then the catalogue{in_runtimes}")
     result = vm.run(kernel, guest_command(names, runtime_names, families, cells), dest=dest, timeout=timeout, say=say,
-                    agents=agents, tell=finished(kernel.release, tell))
+                    agents=agents, tell=finished(kernel.release, tell), cancel=cancel)
     if result.collected is None:
         tail = "\n".join(result.console.strip().splitlines()[-15:])
         raise SetupError(f"the VM of {kernel.release} brought nothing back "
@@ -203,8 +208,19 @@ def run(requests, names=(), out=Path("runs/matrix"), also=(), runtime_names=(), 
     share = shares(shard, requests, names, runtime_names, families)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    done = [attempt(request, names, out, say, runtime_names, agents, families, tell, cells, timeout)
-            for request, (cells, timeout) in share.items()]
+    cancel = threading.Event()  # Ctrl-C reaches this thread only: it tells the others' VMs to stop
+    pool = ThreadPoolExecutor(max(1, VM_JOBS))
+    try:
+        running = [pool.submit(attempt, request, names, out, say, runtime_names, agents, families, tell, cells,
+                               timeout, cancel=cancel) for request, (cells, timeout) in share.items()]
+        for future in as_completed(running):
+            future.result()  # attempt() returns what a kernel's failure was; anything else stops the rest
+    except BaseException:
+        cancel.set()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
+    done = [future.result() for future in running]
     ran = [Path(k.directory) for k in done if k.directory]
     if not ran and not also:
         raise SetupError("no kernel could run: " + "; ".join(f"{k.request}: {k.error}" for k in done))

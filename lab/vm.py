@@ -89,12 +89,14 @@ def die_with_parent():
 
 
 def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=600.0, say=lambda msg: None,
-        agents=(), tell=lambda line: None):
+        agents=(), tell=lambda line: None, cancel=None):
     """Boot `kernel` with the lab and the built `agents` inside, run `argv` in /opt/tcp-fault-lab,
     bring `collect` back into `dest`; `tell` gets each line the guest's console prints.
 
     `dest` defaults to a new directory under runs/. qemu is killed at `timeout`
-    seconds, and on every way out of this function, Ctrl-C included.
+    seconds, and on every way out of this function, Ctrl-C included; run from a
+    thread (kernels side by side), within a second of `cancel` (a threading.Event)
+    being set, since Ctrl-C reaches only the main thread.
     """
     programs.require("qemu-system-x86_64", "qemu-system-x86")
     base, modules = initramfs.ensure_rootfs(say), initramfs.ensure_modules(kernel, say)
@@ -114,7 +116,7 @@ def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=60
                                     stdout=subprocess.PIPE, stderr=stderr,
                                     start_new_session=True, preexec_fn=die_with_parent)
         try:
-            console, marks = watch(qemu, started + timeout, mark, tell)
+            console, marks = watch(qemu, started + timeout, mark, tell, cancel)
         finally:
             if qemu.poll() is None:
                 qemu.kill()
@@ -133,8 +135,9 @@ def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=60
             collected=collected, accel=accel, timed_out=timed_out)
 
 
-def watch(qemu, deadline, mark, tell=lambda line: None):
-    """Read the console until qemu exits or the deadline, each line to `tell`; note when the markers went by.
+def watch(qemu, deadline, mark, tell=lambda line: None, cancel=None):
+    """Read the console until qemu exits, the deadline or `cancel` is set, each line to `tell`; note when
+    the markers went by.
 
     Returns the console text and {"start": (t, None), "exit": (t, status)}.
     """
@@ -142,7 +145,7 @@ def watch(qemu, deadline, mark, tell=lambda line: None):
     buf, seen, marks = bytearray(), 0, {}
     with selectors.DefaultSelector() as sel:
         sel.register(qemu.stdout, selectors.EVENT_READ)
-        while (left := deadline - time.monotonic()) > 0:
+        while (left := deadline - time.monotonic()) > 0 and not (cancel and cancel.is_set()):
             if not sel.select(min(left, 1.0)):
                 continue
             chunk = os.read(qemu.stdout.fileno(), 65536)

@@ -1,7 +1,9 @@
 """A matrix goes on past a kernel that cannot run (fetch failed, VM timed out or brought nothing
 back): the others are compared, the failed one is named, and the exit status says so."""
 
+import _thread
 import json
+import threading
 
 import pytest
 
@@ -21,7 +23,7 @@ def kernels(tmp_path, monkeypatch):
     (ran / "run").mkdir(parents=True)
     (ran / "run" / "result.json").write_text(json.dumps(RESULT))
 
-    def run_kernel(request, *args):
+    def run_kernel(request, *args, **kwargs):
         if request == "5.10":
             raise SetupError("the VM of 5.10.262 brought nothing back (timed out)")
         return KernelRun(request, "6.1.0", "tcg", 7.0, 200.0, 0, {"passed": 1, "failed": 0, "skipped": 0}, str(ran))
@@ -42,3 +44,21 @@ def test_a_kernel_that_cannot_run_does_not_stop_the_others(kernels):
 def test_no_kernel_that_could_run_is_an_error_naming_each(kernels):
     with pytest.raises(SetupError, match="no kernel could run: 5.10: the VM of 5.10.262"):
         matrix.run(["5.10"], out=kernels / "out")
+
+
+def test_ctrl_c_stops_the_kernels_running_beside_it(kernels, monkeypatch):
+    """Kernels run side by side in threads; Ctrl-C reaches only the main thread, which tells the others."""
+    told = threading.Event()
+
+    def run_kernel(request, *args, cancel, **kwargs):
+        if request == "6.1":
+            _thread.interrupt_main()  # Ctrl-C, as the main thread waits on the kernels
+            return KernelRun(request, "6.1.0", "tcg", 7.0, 200.0, 0, {"passed": 0, "failed": 0, "skipped": 0}, None)
+        told.set() if cancel.wait(10) else None
+        raise SetupError("the VM of 5.10.262 brought nothing back (cancelled)")
+
+    monkeypatch.setattr(matrix, "run_kernel", run_kernel)
+    monkeypatch.setattr(matrix, "VM_JOBS", 2)
+    with pytest.raises(KeyboardInterrupt):
+        matrix.run(["5.10", "6.1"], out=kernels / "out")
+    assert told.is_set()

@@ -51,7 +51,7 @@ def booted(tmp_path, monkeypatch):
     """lab matrix without qemu: which kernels were booted, with which cells and timeout."""
     calls = {}
 
-    def run_kernel(request, names, out, say, runtime_names, agents, families, tell, cells, timeout):
+    def run_kernel(request, names, out, say, runtime_names, agents, families, tell, cells, timeout, cancel):
         calls[request] = (cells, timeout)
         (out / request / "run").mkdir(parents=True)
         record = {"complete": True, "run_id": f"r-{request}", "scenario": {"name": "crash-reset"},

@@ -12,8 +12,10 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,42 @@ def test_a_runtime_the_guest_cannot_run_fails_before_a_boot(tmp_path):
     assert done.returncode == 2
     assert "the java-nio runtime cannot run in a kernel VM" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def children(pid, name):
+    """The pids of `pid`'s children whose command is `name` (as /proc cuts it, 15 characters)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            comm, ppid = fields[0].split("(", 1)[1], int(fields[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and comm == name[:15]:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_matrix_interrupted_while_its_vm_runs_stops_the_vm_and_exits(kernel, tmp_path, sig):
+    """Ctrl-C (SIGINT to the whole group) or a CI runner's SIGTERM while a guest runs: the VM is
+    watched from a worker thread (kernels run side by side), which the signal does not reach; the
+    lab still stops it and exits at once, not when the VM's timeout comes."""
+    # connect-vanished-host: the guest would run 30 s or more (boot, pytest, its 22 s of ARP timers)
+    lab = subprocess.Popen([sys.executable, "-m", "lab", "matrix", KERNEL, "--names", "connect-vanished-host",
+                            "--out", str(tmp_path)], cwd=ROOT, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300  # the VM's root file system may be built first
+        while not (qemu := children(lab.pid, "qemu-system-x86_64")) and time.monotonic() < deadline:
+            assert lab.poll() is None, lab.stderr.read()
+            time.sleep(0.2)
+        assert qemu, "no VM started"
+        time.sleep(1)  # booting
+        os.killpg(lab.pid, sig)
+        _, err = lab.communicate(timeout=10)
+    finally:
+        lab.kill()
+    assert lab.returncode == 130, err
+    assert "interrupted" in err
+    assert not Path(f"/proc/{qemu[0]}").exists()
