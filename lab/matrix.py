@@ -23,10 +23,13 @@ written next to them as `compare.html` and `compare.json`.
 
 Kernels run two at a time (VM_JOBS; LAB_VM_JOBS=1: one after the other),
 each VM with two vCPUs, each watched from a thread of the lab. Under TCG
-on a 2-core machine (2026-11-30) the four kernels took 399 s two at a time,
-against 498 s one after the other (2026-11-29, a machine of the same kind): a guest leaves part of its two vCPUs
-idle (the scenarios' own timers), which the other guest uses; each
-catalogue took 181-195 s instead of 115-121 s, every cell as expected.
+on a 2-core machine (2026-11-30) the four kernels took 389-416 s two at a
+time (three runs), against 498 s one after the other (2026-11-29, a machine
+of the same kind): a guest leaves part of its two vCPUs idle (the
+scenarios' own timers), which the other guest uses; each catalogue took
+175-197 s instead of 115-121 s. Two cells in one of those runs failed
+where the busier guests did what the quieter ones never had (the
+scenarios' texts now say so: netem-under-tbf, receiver-stopped).
 More at once was slower and broke timing windows: three scenarios at a
 time in each of two guests took 412 s with pmtu-blackhole and
 receiver-stopped failing on 7.2; two guests of one vCPU each took 444 s
