@@ -6,7 +6,6 @@ error; a screenshot is kept in runs/ (CI keeps runs/ as its artifacts). Its spee
 benchmark's (tests/bench_compare.py), not this test's."""
 
 import re
-import subprocess
 
 import pytest
 
@@ -17,12 +16,6 @@ from test_report_browser import browse, chromium
 
 ROWS = 10_000
 pytestmark = pytest.mark.slow   # Chromium parses 2.7 MB three times: a minute on a busy 2-core machine
-
-
-def browse_at(browser, page, fragment, *args):
-    """browse(), the page's address with a fragment (the filters read it)."""
-    return subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-                           "--v=0", *args, page.as_uri() + fragment], capture_output=True, text=True, timeout=300)
 
 
 def test_the_10000_row_page_shows_what_differs_first_folds_the_rest_and_filters(tmp_path):
@@ -46,7 +39,7 @@ def test_the_10000_row_page_shows_what_differs_first_folds_the_rest_and_filters(
     assert "<details open" not in body and ' hidden=""' not in body[:min(folds)]
 
     # One scenario, one kernel and runtime: its two rows that differ (by kernel) differ no longer.
-    filtered = browse_at(browser, page, "#scenario=scenario-0003&kernel=6.1.0&runtime=c", "--dump-dom")
+    filtered = browse(browser, page, "--dump-dom", fragment="#scenario=scenario-0003&kernel=6.1.0&runtime=c", timeout=300)
     html = filtered.stdout
     assert filtered.returncode == 0, filtered.stderr[-500:]
     shown = re.search(r'<p id="shown">Showing (\d+) of (\d+) rows; (\d+) differing rows hidden', html)
@@ -61,7 +54,7 @@ def test_the_10000_row_page_shows_what_differs_first_folds_the_rest_and_filters(
     assert len(re.findall(r"nth-child\(\d+\)\{display:none\}", html)) == 48 - 2
 
     # IPv6 only: the rows seen over IPv4 alone are hidden; the rest differ or fail on IPv6 columns too.
-    html = browse_at(browser, page, "#family=ipv6", "--dump-dom").stdout
+    html = browse(browser, page, "--dump-dom", fragment="#family=ipv6", timeout=300).stdout
     ipv4_only = sum(kind(i) == "ipv4-only" for i in range(ROWS))
     assert ipv4_only and f"Showing {ROWS - ipv4_only} of {ROWS} rows." in html
     assert len(re.findall(r'<tr data-c="[\d ]+" hidden="">', html)) == ipv4_only
