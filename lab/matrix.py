@@ -37,12 +37,13 @@ what the busy guests did; netem-delay's and unowned-address's timing
 windows and unowned-address's IPv6 solicitations do not). More at once
 was slower still: three scenarios at a time in each of two guests took
 412 s, two guests of one vCPU each 444 s, each with cells failing.
-Inside a guest, GUEST_JOBS scenarios run at
-once (pytest-xdist; LAB_GUEST_JOBS=1: one at a time): two halved the
-catalogue's time under TCG and kept its timing windows (the four-kernel
-matrix over both families passed once three ranges were widened from it).
-A guest's pytest takes 5 s under TCG to start and collect the catalogue,
-in the session and again in each worker.
+
+Inside a guest, GUEST_JOBS scenarios run at once (pytest-xdist;
+LAB_GUEST_JOBS=1: one at a time): two halved the catalogue's time under
+TCG and kept its timing windows (the four-kernel matrix over both
+families passed once three ranges were widened from it). A guest's
+pytest takes 5 s under TCG to start and collect the catalogue, in the
+session and again in each worker.
 """
 
 import json

@@ -95,7 +95,7 @@ def run(kernel, argv, collect=f"{initramfs.PROJECT}/runs", dest=None, timeout=60
 
     `dest` defaults to a new directory under runs/. qemu is killed at `timeout`
     seconds, and on every way out of this function, Ctrl-C included; run from a
-    thread (kernels side by side), within a second of `cancel` (a threading.Event)
+    thread (kernels side by side, lab.matrix), within a second of `cancel` (a threading.Event)
     being set, since Ctrl-C reaches only the main thread.
     """
     programs.require("qemu-system-x86_64", "qemu-system-x86")

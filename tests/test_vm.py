@@ -118,7 +118,7 @@ def children(pid, name):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_matrix_interrupted_while_its_vm_runs_stops_the_vm_and_exits(kernel, tmp_path, sig):
     """Ctrl-C (SIGINT to the whole group) or a CI runner's SIGTERM while a guest runs: the VM is
-    watched from a worker thread (kernels run side by side), which the signal does not reach; the
+    watched from a worker thread (as when LAB_VM_JOBS=2 runs kernels side by side), which the signal does not reach; the
     lab still stops it and exits at once, not when the VM's timeout comes."""
     # connect-vanished-host: the guest would run 30 s or more (boot, pytest, its 22 s of ARP timers)
     lab = subprocess.Popen([sys.executable, "-m", "lab", "matrix", KERNEL, "--names", "connect-vanished-host",
