@@ -1,10 +1,13 @@
 """Host state in a live run, asserted with testinfra: what runs, what is granted, what is left."""
 
+import time
+
 import pytest
 import testinfra
 
 from lab.backends.base import LABEL
 from lab.calls import Agent
+from lab.capture import FENCE_TYPE
 
 pytestmark = pytest.mark.docker
 
@@ -71,6 +74,21 @@ def test_sidecar_shares_the_host_network_namespace(backend, live):
     host_ns = infra(hosts["server"].container).check_output("readlink /proc/1/ns/net")
     side_ns = infra(sidecar_of(backend, run_id, "server")).check_output("readlink /proc/1/ns/net")
     assert host_ns == side_ns
+
+
+def test_a_fence_reaches_the_pcap_and_a_downed_eth0_is_told_at_once(live):
+    """A fence is a line to the sidecar's fencer (docker_hosts.FENCER), not an exec: its frame is
+    in the pcap; with the host's eth0 down the fencer says it could not send, and fence() is False
+    at once, as the exec's exit status said before."""
+    _, hosts, captures = live
+    sidecar = captures.sidecars["client"]
+    assert sidecar.fence(FENCE_TYPE + b"first-fence")
+    captures.fence(sidecar)  # raises unless tcpdump writes a second one within 5 s
+    assert sidecar.holds(b"first-fence")
+    assert hosts["client"].exec(["ip", "link", "set", "eth0", "down"]).succeeded
+    began = time.monotonic()
+    assert sidecar.fence(FENCE_TYPE + b"second-fence") is False
+    assert time.monotonic() - began < 2
 
 
 def test_control_channel_is_off_the_data_network(live):

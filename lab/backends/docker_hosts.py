@@ -14,9 +14,23 @@ from lab.backends.compose import COMPOSE_KEYS
 from lab.backends.docker_exec import DockerProcess, exec_in, read_frame
 from lab.errors import FaultError, StepTimeout
 
-# a sidecar's fence (DockerSidecar.fence): the capture image has python3, and tcpdump cannot send
-SEND_TO_ITSELF = ("import socket, sys; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0)); "
-                  "mac = s.getsockname()[4]; s.send(mac + mac + bytes.fromhex(sys.argv[1]))")
+# A sidecar's fencer (DockerSidecar.fence): beside tcpdump, which cannot send, a python3 (the capture
+# image has it) reads a hex frame per line of its stdin and sends it out of eth0 to eth0's own MAC,
+# binding each time (a host disconnected and connected again has a new eth0); it answers on stderr.
+FENCER = """import socket, sys
+for line in sys.stdin:
+    try:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+            s.bind(("eth0", 0))
+            mac = s.getsockname()[4]
+            s.send(mac + mac + bytes.fromhex(line))
+        print("fence sent", line.strip(), file=sys.stderr, flush=True)
+    except OSError as exc:
+        print("fence failed", line.strip(), exc, file=sys.stderr, flush=True)
+"""
+# sh starts the fencer on the container's stdin (kept as fd 3: a background job's own stdin is
+# /dev/null), then becomes tcpdump, so docker-init's SIGINT reaches tcpdump; $0 is the fencer, "$@" tcpdump
+WITH_FENCER = ["sh", "-c", 'exec 3<&0; python3 -c "$0" <&3 3<&- & exec "$@" 3<&-', FENCER]
 
 
 def run_kwargs(template, image, name, labels, extra_caps=()):
@@ -33,12 +47,13 @@ class DockerSidecar(Sidecar):
     reads after `docker-compose up`; a run's does not, as each look at a container's file costs
     the engine a process: the fence's grep an exec each, the copy at the end (get_archive) a
     re-exec of dockerd. Without them the catalogue took 77 s of CPU instead of 90 s (2 cores,
-    2026-11-29)."""
+    2026-11-29). For the same reason a fence is a line written to the sidecar's fencer (FENCER)
+    on the same stream's stdin, not an exec: the catalogue made 78 of them, each a runc exec."""
 
     def __init__(self, container):
         self.container, self.data, self.errors = container, bytearray(), bytearray()
         self.ended, self.changed = threading.Event(), threading.Condition()
-        self.sock = container.attach_socket(params={"stdout": 1, "stderr": 1, "stream": 1})._sock
+        self.sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})._sock
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self):
@@ -63,8 +78,16 @@ class DockerSidecar(Sidecar):
                 output = self.errors.decode(errors="replace").strip()
                 raise StepTimeout(f"{text!r} not seen within {timeout} s; output: {output[-200:]!r}")
 
-    def fence(self, payload):
-        return self.exec(["python3", "-c", SEND_TO_ITSELF, payload.hex()]).succeeded
+    def fence(self, payload, timeout=5.0):
+        frame = payload.hex()
+        try:
+            self.sock.sendall(frame.encode() + b"\n")
+        except OSError:
+            return False  # the sidecar is gone
+        answers = (f"fence sent {frame}".encode(), f"fence failed {frame}".encode())
+        with self.changed:
+            self.changed.wait_for(lambda: any(a in self.errors for a in answers) or self.ended.is_set(), timeout)
+            return answers[0] in self.errors
 
     def holds(self, marker):
         return marker in self.data
@@ -149,15 +172,15 @@ class DockerDeployment(Deployment):
 
     def start_capture(self, container, max_packets):
         """The sidecar, created, attached to (DockerSidecar), then started; the pcap goes to tcpdump's
-        stdout (`-w -`) and to no log."""
+        stdout (`-w -`) and to no log; the fencer beside it reads the stream's stdin."""
         kwargs = run_kwargs(self.capture_template, self.capture_image, f"{container.name}-capture", self.labels)
         command = list(kwargs.pop("command"))  # the template's own list: not to be changed
         command[command.index("-w") + 1] = "-"
         kwargs.pop("detach")
         with self.lease.creating("container", kwargs["name"]):
             created = self.client.containers.create(network_mode=f"container:{container.id}",
-                                                    command=[*command, "-c", str(max_packets)],
-                                                    log_config={"type": "none"}, **kwargs)
+                                                    command=[*WITH_FENCER, *command, "-c", str(max_packets)],
+                                                    stdin_open=True, log_config={"type": "none"}, **kwargs)
         sidecar = DockerSidecar(created)
         created.start()
         return sidecar
