@@ -8,6 +8,7 @@ import testinfra
 from lab.backends.base import LABEL
 from lab.calls import Agent
 from lab.capture import FENCE_TYPE
+from lab.errors import SetupError
 
 pytestmark = pytest.mark.docker
 
@@ -89,6 +90,15 @@ def test_a_fence_reaches_the_pcap_and_a_downed_eth0_is_told_at_once(live):
     began = time.monotonic()
     assert sidecar.fence(FENCE_TYPE + b"second-fence") is False
     assert time.monotonic() - began < 2
+
+
+def test_a_fencer_gone_quiet_is_an_error_not_a_capture_cut_short(live):
+    """Without an answer the lab cannot know its last packets are in the pcap: it says so."""
+    _, _, captures = live
+    sidecar = captures.sidecars["server"]
+    assert sidecar.exec(["pkill", "-STOP", "-f", "^python3 -c"]).succeeded
+    with pytest.raises(SetupError, match="did not answer within 1.0 s"):
+        sidecar.fence(FENCE_TYPE + b"unanswered", timeout=1.0)
 
 
 def test_control_channel_is_off_the_data_network(live):

@@ -12,7 +12,7 @@ import docker.errors
 from lab.backends.base import Deployment, Host, Sidecar
 from lab.backends.compose import COMPOSE_KEYS
 from lab.backends.docker_exec import DockerProcess, exec_in, read_frame
-from lab.errors import FaultError, StepTimeout
+from lab.errors import FaultError, SetupError, StepTimeout
 
 # A sidecar's fencer (DockerSidecar.fence): beside tcpdump, which cannot send, a python3 (the capture
 # image has it) reads a hex frame per line of its stdin and sends it out of eth0 to eth0's own MAC,
@@ -86,7 +86,10 @@ class DockerSidecar(Sidecar):
             return False  # the sidecar is gone
         answers = (f"fence sent {frame}".encode(), f"fence failed {frame}".encode())
         with self.changed:
-            self.changed.wait_for(lambda: any(a in self.errors for a in answers) or self.ended.is_set(), timeout)
+            if not self.changed.wait_for(lambda: any(a in self.errors for a in answers) or self.ended.is_set(),
+                                         timeout):  # a fencer gone quiet: no fence, and no silent capture cut
+                raise SetupError(f"the fencer beside tcpdump in {self.container.name} did not answer within "
+                                 f"{timeout} s; the machine may be overloaded")
             return answers[0] in self.errors
 
     def holds(self, marker):
