@@ -9,7 +9,7 @@ machine may not have scheduled tcpdump since they arrived, and on SIGINT
 it stops without reading what is still queued (seen here: a capture that
 held the ARP before a refused connect but not its SYN and RST). So each
 capture is fenced first: one frame goes out of the host's eth0 to its own
-MAC address (sent from inside the namespace: on Docker by a command in the
+MAC address (sent from inside the namespace: on Docker by a fencer in the
 sidecar, on netns by a thread of the lab that joins it; the bridge does not
 forward it, and packet analysis ignores its ethertype), and we wait until
 tcpdump has written it. Packets queue in
