@@ -188,7 +188,8 @@ class Sidecar(ABC):
     @abstractmethod
     def fence(self, payload: bytes) -> bool:
         """Send the host's eth0 a frame of `payload` (ethertype, data) to its own MAC address, from
-        inside its network namespace (lab/capture.py); False when its eth0 is gone."""
+        inside its network namespace (lab/capture.py); False when its eth0 is gone, SetupError when
+        the sender beside the capture does not say within its time whether it could send."""
 
     @abstractmethod
     def holds(self, marker: bytes) -> bool:
